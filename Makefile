@@ -1,0 +1,36 @@
+# Every target creates .venv and installs into it, idempotently: a stamp file records the
+# inputs of the last successful install, so a second `make setup` does nothing.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.setup-stamp
+TORCH_VERSION ?= 2.13.0
+export OMP_NUM_THREADS ?= 2
+
+.PHONY: setup test lint demo bench clean
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	# The CPU wheel of torch is on disk on these machines; installing it first stops any
+	# other package from pulling a (CUDA, multi-GB) torch of its own.
+	$(PY) -m pip install -q "torch==$(TORCH_VERSION)"
+	$(PY) -m pip install -q -e ".[dev,eval,serve,export]"
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+test: setup
+	$(PY) -m pytest -q tests
+
+lint: setup
+	$(VENV)/bin/ruff check speechsep tests
+
+demo: setup
+	$(VENV)/bin/speechsep demo
+
+bench: setup
+	$(VENV)/bin/speechsep bench --json bench/results.json --markdown BENCHMARKS.md
+
+clean:
+	rm -rf $(VENV) build *.egg-info

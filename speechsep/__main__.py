@@ -1,0 +1,5 @@
+import sys
+
+from speechsep.cli import main
+
+sys.exit(main())

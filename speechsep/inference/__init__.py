@@ -1,0 +1,1 @@
+"""Inference: loading trained models, offline separation of any length, streaming drivers."""
