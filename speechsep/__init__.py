@@ -14,10 +14,13 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "build", "load", "complexity"]
+__all__ = ["__version__", "build", "load", "complexity", "Complexity"]
+
+# Imported eagerly: the submodule `speechsep.complexity` would otherwise shadow the function of the
+# same name on the package once anything imports the submodule.
+from speechsep.complexity import Complexity, complexity  # noqa: E402
 
 if TYPE_CHECKING:
-    from speechsep.complexity import Complexity
     from speechsep.models.base import SeparationModel
 
 
@@ -33,10 +36,3 @@ def load(path_or_name: str, map_location: str = "cpu") -> SeparationModel:
     from speechsep.inference.loading import load_any
 
     return load_any(path_or_name, map_location=map_location)
-
-
-def complexity(model: SeparationModel, seconds: float = 1.0) -> Complexity:
-    """Parameters and MACs per second of audio (ptflops, LSTMs counted)."""
-    from speechsep.complexity import complexity as _complexity
-
-    return _complexity(model, seconds)

@@ -7,9 +7,9 @@ with functional counting on it also counts ``matmul``/``softmax`` calls such as 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import io
-import contextlib
 
 import torch
 
