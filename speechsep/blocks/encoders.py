@@ -1,0 +1,384 @@
+"""Signal front-ends with one interface: learnable 1-D convolution, STFT magnitude, STFT complex.
+
+Every encoder/decoder here frames and overlap-adds through :class:`~speechsep.blocks.framing.Framing`,
+and its offline ``forward`` and streaming ``step`` call the same frame -> feature (or feature ->
+frame) method, so the arithmetic exists once. ``causal=True`` uses causal framing (no centre
+padding; frame ``k`` ends at input sample ``k*H + H - 1``); ``causal=False`` centres frames like
+``torch.stft(center=True)``. Streaming works for both alignments; the codecs' ``latency`` is the
+smallest constant delay of a frame-causal stream (:func:`~speechsep.blocks.framing.stream_latency`).
+
+Axis legend:
+    B  batch     C  sources     T  samples     n  samples in a streamed chunk
+    N  learned filters          F  frequency bins (n_fft // 2 + 1)          K  frames
+    W  window (samples)         H  hop (samples)
+
+Uses: the iterative-separation paper (Sec. 3) takes either a learnable encoder/decoder (2 ms window,
+128 filters, stride half the window) or STFT magnitude with the mixture phase for the inverse (32 ms
+window, 257 bins); TFACM (Sec. II) takes the complex STFT as two real channels (Sec. III: 8 ms Hann, 1 ms hop)
+and an iSTFT decoder.
+
+Speed (TFACM's case: window 64, hop 8 at 8 kHz, 1,000 frames/s; 4 s, one CPU thread, best of
+round-robin runs): the DFT is ``torch.fft.rfft``/``irfft`` on the frames. ``rfft`` on the framing
+view costs about what ``torch.stft`` does and under half a DFT-matrix ``matmul``; ``irfft`` frames
+take about half the time of the ``matmul`` inverse, and the whole iSTFT (with the strided
+overlap-add and its framing backward) is on par with ``torch.istft`` forward and faster forward +
+backward.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+from ..utils import check_waveform_batch
+from .framing import FramerState, Framing, OverlapAddState, ms_to_samples, stream_latency
+
+__all__ = [
+    "ConvEncoder",
+    "ConvDecoder",
+    "STFT",
+    "ISTFT",
+    "MagnitudeCodec",
+    "ComplexCodec",
+    "CodecState",
+    "make_window",
+    "stream_latency",
+    "ms_to_samples",
+]
+
+
+def make_window(name: str, length: int) -> torch.Tensor:
+    """Analysis/synthesis window: ``hann`` (periodic, as torch.hann_window), ``sqrt_hann``,
+    ``hamming`` (periodic) or ``rect``."""
+    if name == "hann":
+        return torch.hann_window(length, periodic=True, dtype=torch.float64).float()
+    if name == "sqrt_hann":
+        return torch.hann_window(length, periodic=True, dtype=torch.float64).sqrt().float()
+    if name == "hamming":
+        return torch.hamming_window(length, periodic=True, dtype=torch.float64).float()
+    if name in ("rect", "boxcar"):
+        return torch.ones(length)
+    raise ValueError(f"unknown window_fn {name!r}; choose hann, sqrt_hann, hamming or rect")
+
+
+def _complex_of(dtype: torch.dtype) -> torch.dtype:
+    return torch.complex128 if dtype == torch.float64 else torch.complex64
+
+
+def _batch_shape(batch_shape: int | tuple[int, ...]) -> tuple[int, ...]:
+    return (batch_shape,) if isinstance(batch_shape, int) else tuple(batch_shape)
+
+
+def _check_features(x: torch.Tensor, channels: int, what: str, name: str) -> None:
+    if x.dim() < 2 or x.shape[-2] != channels:
+        raise ValueError(f"{name} must be shaped (..., {channels}, frames) ({what}); got {tuple(x.shape)}")
+
+
+class _Framed(nn.Module):
+    """What every front-end exposes about its frame layout (held in ``self.framing``)."""
+
+    framing: Framing
+
+    @property
+    def window(self) -> int:
+        return self.framing.window
+
+    @property
+    def hop(self) -> int:
+        return self.framing.hop
+
+    @property
+    def causal(self) -> bool:
+        return self.framing.causal
+
+    @property
+    def latency(self) -> int:
+        """Smallest constant delay (samples) of a frame-causal stream through this front-end."""
+        return stream_latency(self.window, self.hop)
+
+    def num_frames(self, num_samples: int) -> int:
+        return self.framing.num_frames(num_samples)
+
+
+# ----------------------------------------------------------------------------- learnable conv codec
+class ConvEncoder(_Framed):
+    """Learnable 1-D convolution analysis (Conv-TasNet/DPRNN style): ``N`` filters of ``W`` taps,
+    stride ``H`` (default ``W // 2``). No ReLU: the caller decides."""
+
+    def __init__(self, num_filters: int, window: int, hop: int | None = None, *, causal: bool = False, bias: bool = False):
+        super().__init__()
+        self.framing = Framing(window, window // 2 if hop is None else hop, causal)
+        self.num_filters = num_filters
+        # a strided Conv1d written as a linear map on frames, so forward and step share it
+        self.basis = nn.Linear(window, num_filters, bias=bias)
+
+    def features(self, frames: torch.Tensor) -> torch.Tensor:
+        """(B, K, W) -> (B, N, K)."""
+        return self.basis(frames).transpose(-1, -2).contiguous()
+
+    def forward(self, wav: torch.Tensor) -> torch.Tensor:
+        """(B, T) -> (B, N, K)."""
+        wav = check_waveform_batch(wav, "wav")
+        return self.features(self.framing.frame(wav))
+
+    def init_state(self, batch_size: int) -> FramerState:
+        w = self.basis.weight
+        return self.framing.init_framer((batch_size,), dtype=w.dtype, device=w.device)
+
+    def step(self, chunk: torch.Tensor, state: FramerState) -> tuple[torch.Tensor, FramerState]:
+        """(B, n) -> (B, N, k): the frames completed by this chunk."""
+        frames, state = self.framing.frame_step(check_waveform_batch(chunk, "chunk"), state)
+        return self.features(frames), state
+
+    def extra_repr(self) -> str:
+        return f"num_filters={self.num_filters}, window={self.window}, hop={self.hop}, causal={self.causal}"
+
+
+class ConvDecoder(_Framed):
+    """Transposed-convolution synthesis: each frame's ``N`` features -> ``W`` samples, overlap-added."""
+
+    def __init__(self, num_filters: int, window: int, hop: int | None = None, *, causal: bool = False, bias: bool = False):
+        super().__init__()
+        self.framing = Framing(window, window // 2 if hop is None else hop, causal)
+        self.num_filters = num_filters
+        self.basis = nn.Linear(num_filters, window, bias=False)
+        # like ConvTranspose1d with one output channel: one offset added to every output sample
+        self.bias = nn.Parameter(torch.zeros(1)) if bias else None
+
+    def frames(self, feats: torch.Tensor) -> torch.Tensor:
+        """(..., N, K) -> (..., K, W)."""
+        _check_features(feats, self.num_filters, "N = num_filters", "feats")
+        return self.basis(feats.transpose(-1, -2))
+
+    def _offset(self, samples: torch.Tensor) -> torch.Tensor:
+        return samples if self.bias is None else samples + self.bias
+
+    def forward(self, feats: torch.Tensor, length: int | None = None) -> torch.Tensor:
+        """(..., N, K) -> (..., T); ``length`` defaults to ``Framing.default_length(K)``."""
+        return self._offset(self.framing.overlap_add(self.frames(feats), length))
+
+    def init_state(self, batch_shape: int | tuple[int, ...]) -> OverlapAddState:
+        w = self.basis.weight
+        return self.framing.init_overlap_add(_batch_shape(batch_shape), dtype=w.dtype, device=w.device)
+
+    def step(self, feats: torch.Tensor, state: OverlapAddState) -> tuple[torch.Tensor, OverlapAddState]:
+        """(..., N, k) -> (..., m): the samples made final by these frames (``k*H`` in steady state)."""
+        samples, state = self.framing.overlap_add_step(self.frames(feats), state)
+        return self._offset(samples), state
+
+    def extra_repr(self) -> str:
+        return f"num_filters={self.num_filters}, window={self.window}, hop={self.hop}, causal={self.causal}"
+
+
+# ----------------------------------------------------------------------------- STFT
+class _Fourier(_Framed):
+    """Shared constructor of STFT and ISTFT (window, hop, n_fft, alignment, window function)."""
+
+    def __init__(self, window: int, hop: int, n_fft: int | None = None, *, causal: bool = False, window_fn: str = "hann"):
+        super().__init__()
+        self.framing = Framing(window, hop, causal)
+        self.n_fft = window if n_fft is None else n_fft
+        if self.n_fft < window:
+            raise ValueError(f"n_fft must be >= window; got n_fft={self.n_fft}, window={window}")
+        self.window_fn = window_fn
+        # derived from the config, so not part of the state dict
+        self.register_buffer("taper", make_window(window_fn, window), persistent=False)
+
+    @property
+    def num_bins(self) -> int:
+        return self.n_fft // 2 + 1
+
+    def extra_repr(self) -> str:
+        return (
+            f"window={self.window}, hop={self.hop}, n_fft={self.n_fft}, causal={self.causal}, "
+            f"window_fn={self.window_fn!r}"
+        )
+
+
+class STFT(_Fourier):
+    """Short-time Fourier transform: (B, T) -> complex (B, F, K).
+
+    With ``n_fft > window`` each ``W``-sample frame is zero-padded at its end (``torch.stft``
+    centres a shorter window inside ``n_fft`` instead: same magnitudes, phases differ by a linear
+    term), so a frame's samples are the same whatever ``n_fft`` is.
+    """
+
+    def spectrum(self, frames: torch.Tensor) -> torch.Tensor:
+        """(..., K, W) -> complex (..., F, K)."""
+        if frames.shape[-2] == 0:  # a stream chunk that completed no frame (MKL rejects empty FFTs)
+            return torch.zeros(*frames.shape[:-2], self.num_bins, 0, dtype=_complex_of(frames.dtype), device=frames.device)
+        spec = torch.fft.rfft(frames * self.taper.to(frames.dtype), n=self.n_fft, dim=-1)
+        return spec.transpose(-1, -2).contiguous()
+
+    def forward(self, wav: torch.Tensor) -> torch.Tensor:
+        wav = check_waveform_batch(wav, "wav")
+        return self.spectrum(self.framing.frame(wav))
+
+    def init_state(self, batch_size: int) -> FramerState:
+        return self.framing.init_framer((batch_size,), dtype=self.taper.dtype, device=self.taper.device)
+
+    def step(self, chunk: torch.Tensor, state: FramerState) -> tuple[torch.Tensor, FramerState]:
+        """(B, n) -> complex (B, F, k): spectra of the frames completed by this chunk."""
+        frames, state = self.framing.frame_step(check_waveform_batch(chunk, "chunk"), state)
+        return self.spectrum(frames), state
+
+
+class ISTFT(_Fourier):
+    """Inverse STFT, least-squares (window-square normalised, as torch.istft): complex (..., F, K) -> (..., T).
+
+    The normalisation is folded into the synthesis window (:meth:`Framing.synthesis_window`), so
+    the streaming step is a plain overlap-add; :meth:`Framing.envelope_gain` corrects the few
+    samples that fewer frames reach (the start of a centred layout, past the end offline).
+    """
+
+    def __init__(self, window: int, hop: int, n_fft: int | None = None, *, causal: bool = False, window_fn: str = "hann"):
+        super().__init__(window, hop, n_fft, causal=causal, window_fn=window_fn)
+        # float32 copies for the common case; other dtypes recompute them from the taper (a float32
+        # quotient cast to float64 would cap float64 reconstruction at float32 accuracy)
+        taper = self.taper.double()
+        self.register_buffer("synthesis", self.framing.synthesis_window(taper).float(), persistent=False)
+        self.register_buffer("head_gain", self.framing.envelope_gain(taper).float(), persistent=False)
+
+    def _windows(self, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+        """(synthesis window, stream head gain) in ``dtype``."""
+        if dtype == self.synthesis.dtype == torch.float32:
+            return self.synthesis, self.head_gain
+        taper = self.taper.to(dtype)
+        return self.framing.synthesis_window(taper), self.framing.envelope_gain(taper)
+
+    def frames(self, spec: torch.Tensor) -> torch.Tensor:
+        """complex (..., F, K) -> synthesis-windowed frames (..., K, W)."""
+        if not spec.is_complex():
+            raise ValueError(f"spec must be complex (..., {self.num_bins}, frames); got dtype {spec.dtype}")
+        _check_features(spec, self.num_bins, "F = n_fft // 2 + 1", "spec")
+        if spec.shape[-1] == 0:
+            return torch.zeros(*spec.shape[:-2], 0, self.window, dtype=spec.real.dtype, device=spec.device)
+        frames = torch.fft.irfft(spec.transpose(-1, -2), n=self.n_fft, dim=-1)[..., : self.window]
+        return frames * self._windows(frames.dtype)[0]
+
+    def forward(self, spec: torch.Tensor, length: int | None = None) -> torch.Tensor:
+        frames = self.frames(spec)
+        count = frames.shape[-2]
+        if length is None:
+            length = self.framing.default_length(count)
+        if self.framing.pad_left + length <= count * self.hop:
+            # the usual case: only the head lacks frames (samples from K*H on are not asked for)
+            gain = self._windows(frames.dtype)[1]
+        else:
+            gain = self.framing.envelope_gain(self.taper.to(frames.dtype), count)
+        return self.framing.overlap_add(frames, length, gain=gain)
+
+    def init_state(self, batch_shape: int | tuple[int, ...]) -> OverlapAddState:
+        return self.framing.init_overlap_add(_batch_shape(batch_shape), dtype=self.taper.dtype, device=self.taper.device)
+
+    def step(self, spec: torch.Tensor, state: OverlapAddState) -> tuple[torch.Tensor, OverlapAddState]:
+        """complex (..., F, k) -> (..., m): samples made final by these frames."""
+        frames = self.frames(spec)
+        return self.framing.overlap_add_step(frames, state, gain=self._windows(frames.dtype)[1])
+
+
+# ----------------------------------------------------------------------------- codecs
+class CodecState(NamedTuple):
+    """Streaming state of a codec.
+
+    analysis: the STFT framer state (mixture samples not yet in a complete frame).
+    synthesis: the iSTFT overlap-add state, batch shape (B, C).
+    """
+
+    analysis: FramerState
+    synthesis: OverlapAddState
+
+
+class _Codec(_Framed):
+    """An STFT/iSTFT pair with one frame layout."""
+
+    def __init__(self, window: int, hop: int, n_fft: int | None = None, *, causal: bool = False, window_fn: str = "hann"):
+        super().__init__()
+        self.stft = STFT(window, hop, n_fft, causal=causal, window_fn=window_fn)
+        self.istft = ISTFT(window, hop, n_fft, causal=causal, window_fn=window_fn)
+        self.framing = self.stft.framing
+
+    @property
+    def num_bins(self) -> int:
+        return self.stft.num_bins
+
+    def init_state(self, batch_size: int, num_sources: int) -> CodecState:
+        return CodecState(self.stft.init_state(batch_size), self.istft.init_state((batch_size, num_sources)))
+
+
+def _with_phase(magnitude: torch.Tensor, spec: torch.Tensor) -> torch.Tensor:
+    """Magnitude (B, C, F, K) with the phase of spec (B, F, K) -> complex (B, C, F, K)."""
+    # angle() of an exact zero is 0, so a zero mixture bin still carries a given magnitude
+    phase = torch.angle(spec).unsqueeze(1)
+    return torch.complex(magnitude * torch.cos(phase), magnitude * torch.sin(phase))
+
+
+class MagnitudeCodec(_Codec):
+    """STFT magnitude front-end; the decoder applies a masked magnitude with the mixture's phase
+    (iterative-separation paper, Sec. 3)."""
+
+    def encode(self, wav: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, T) -> magnitude (B, F, K) and the complex mixture spectrum (B, F, K) for decoding."""
+        spec = self.stft(wav)
+        return spec.abs(), spec
+
+    def _check(self, masked: torch.Tensor, spec: torch.Tensor) -> None:
+        if masked.dim() != 4 or masked.shape[2] != self.num_bins:
+            raise ValueError(
+                f"masked magnitude must be (batch, sources, {self.num_bins}, frames); got {tuple(masked.shape)}"
+            )
+        if spec.dim() != 3 or (spec.shape[0], spec.shape[1:]) != (masked.shape[0], masked.shape[2:]):
+            raise ValueError(
+                f"mixture spectrum must be (batch, freq, frames) = {(masked.shape[0], *masked.shape[2:])}; "
+                f"got {tuple(spec.shape)}"
+            )
+
+    def decode(self, masked_magnitude: torch.Tensor, mixture_spec: torch.Tensor, length: int | None = None) -> torch.Tensor:
+        """(B, C, F, K) magnitudes + mixture (B, F, K) -> (B, C, T)."""
+        self._check(masked_magnitude, mixture_spec)
+        return self.istft(_with_phase(masked_magnitude, mixture_spec), length)
+
+    def encode_step(self, chunk: torch.Tensor, state: CodecState) -> tuple[torch.Tensor, torch.Tensor, CodecState]:
+        spec, analysis = self.stft.step(chunk, state.analysis)
+        return spec.abs(), spec, state._replace(analysis=analysis)
+
+    def decode_step(
+        self, masked_magnitude: torch.Tensor, mixture_spec: torch.Tensor, state: CodecState
+    ) -> tuple[torch.Tensor, CodecState]:
+        self._check(masked_magnitude, mixture_spec)
+        samples, synthesis = self.istft.step(_with_phase(masked_magnitude, mixture_spec), state.synthesis)
+        return samples, state._replace(synthesis=synthesis)
+
+
+class ComplexCodec(_Codec):
+    """Complex STFT as two real channels [real, imag] (TFACM, Sec. II: E in R^{2 x F x T})."""
+
+    @staticmethod
+    def _to_channels(spec: torch.Tensor) -> torch.Tensor:
+        # (B, F, K) complex -> (B, F, K, 2) -> (B, 2, F, K)
+        return torch.view_as_real(spec).movedim(-1, 1).contiguous()
+
+    def _from_channels(self, ri: torch.Tensor) -> torch.Tensor:
+        if ri.dim() != 5 or ri.shape[2] != 2 or ri.shape[3] != self.num_bins:
+            raise ValueError(
+                f"ri must be (batch, sources, 2, {self.num_bins}, frames); got {tuple(ri.shape)}"
+            )
+        return torch.complex(ri[:, :, 0], ri[:, :, 1])
+
+    def encode(self, wav: torch.Tensor) -> torch.Tensor:
+        """(B, T) -> (B, 2, F, K) real."""
+        return self._to_channels(self.stft(wav))
+
+    def decode(self, ri: torch.Tensor, length: int | None = None) -> torch.Tensor:
+        """(B, C, 2, F, K) -> (B, C, T)."""
+        return self.istft(self._from_channels(ri), length)
+
+    def encode_step(self, chunk: torch.Tensor, state: CodecState) -> tuple[torch.Tensor, CodecState]:
+        spec, analysis = self.stft.step(chunk, state.analysis)
+        return self._to_channels(spec), state._replace(analysis=analysis)
+
+    def decode_step(self, ri: torch.Tensor, state: CodecState) -> tuple[torch.Tensor, CodecState]:
+        samples, synthesis = self.istft.step(self._from_channels(ri), state.synthesis)
+        return samples, state._replace(synthesis=synthesis)
