@@ -1,0 +1,113 @@
+"""The resource-table parser on a synthetic queen.1c built here (the real one is in test_demo_corpus)."""
+
+import io
+import struct
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from speechsep.audio import AudioError
+from speechsep.data.demo import assign_speaker_splits
+from speechsep.data.fotaq import decode_entry, read_resource_table, speech_entries
+
+
+def _mp3(seconds=0.5, sr=11025, seed=0):
+    buf = io.BytesIO()
+    wav = 0.2 * np.random.default_rng(seed).standard_normal(int(seconds * sr))
+    sf.write(buf, wav, sr, format="MP3")
+    return buf.getvalue()
+
+
+def _dog(key):
+    return b"\0" * 24 + struct.pack(">h", key) + b"\0" * 10
+
+
+def _resource_file(path, entries):
+    header = b"QTBL" + b"CEM10\0\0\0" + bytes([1]) + struct.pack(">H", len(entries))
+    offset = len(header) + 21 * len(entries)
+    table, blobs = b"", b""
+    for name, data in entries:
+        table += name.encode().ljust(12, b"\0") + b"\0" + struct.pack(">II", offset + len(blobs), len(data))
+        blobs += data
+    path.write_bytes(header + table + blobs)
+    return path
+
+
+@pytest.fixture
+def queen(tmp_path):
+    return _resource_file(tmp_path / "queen.1c", [
+        ("FAYE2.DOG", _dog(18)),
+        ("FAYE5.DOG", _dog(21)),
+        ("BOB1.DOG", _dog(6)),
+        ("180001P1.SB", _mp3(seed=1)),   # Faye
+        ("210004P2.SB", _mp3(seed=2)),   # Faye again, through another dialogue
+        ("060002J1.SB", _mp3(seed=3)),   # Joe talking to Bob
+        ("060002P1.SB", b"\xff\xfbnot really an mp3"),  # Bob, undecodable
+        ("JOE00011.SB", _mp3(seed=4)),   # Joe's narration
+        ("990001P1.SB", _mp3(seed=5)),   # unknown talk key: left out
+        ("C12A_061.SB", _mp3(seed=6)),   # cutaway line without a speaker: left out
+        ("ROOM.PCX", b"image"),
+    ])
+
+
+def test_table_and_speakers(queen):
+    table = read_resource_table(queen)
+    assert [e.name for e in table][:3] == ["FAYE2.DOG", "FAYE5.DOG", "BOB1.DOG"]
+    lines, unmapped = speech_entries(queen)
+    assert [(e.name, e.speaker) for e in lines] == [
+        ("180001P1.SB", "FAYE"), ("210004P2.SB", "FAYE"), ("060002J1.SB", "JOE"), ("060002P1.SB", "BOB"),
+        ("JOE00011.SB", "JOE"),
+    ]
+    assert unmapped == 2
+
+
+def test_decode_and_failure_names_the_entry(queen):
+    lines, _ = speech_entries(queen)
+    wav, sr = decode_entry(queen, lines[0])
+    assert sr == 11025 and wav.ndim == 1 and wav.size > 4000
+    with pytest.raises(AudioError, match=r"queen.1c:060002P1.SB"):
+        decode_entry(queen, lines[3])
+
+
+def test_not_a_resource_file(tmp_path):
+    (tmp_path / "x").write_bytes(b"RIFFxxxx")
+    with pytest.raises(ValueError, match="no QTBL header"):
+        read_resource_table(tmp_path / "x")
+
+
+def test_speaker_splits_keep_joe_in_train():
+    seconds = {"JOE": 4000.0, **{f"C{i:02d}": 100.0 + 20 * i for i in range(20)}}
+    splits = assign_speaker_splits(seconds, seed=0)
+    assert splits["JOE"] == "train"
+    held = {s: [c for c, v in splits.items() if v == s] for s in ("valid", "test")}
+    assert len(held["test"]) >= 4 and len(held["valid"]) >= 3
+    assert assign_speaker_splits(seconds, seed=0) == splits
+    total = sum(v for k, v in seconds.items() if k != "JOE")
+    assert sum(seconds[c] for c in held["test"]) >= 0.12 * total
+
+
+@pytest.mark.slow
+def test_demo_build_lists_undecodable_lines(tmp_path):
+    """build_demo from a local queen.1c and noise folder (no apt): the bad line is reported, not lost."""
+    import json
+
+    from data_fakes import tone, write_wav
+
+    from speechsep.data.demo import DemoOptions, build_demo
+
+    names = ["AND", "BOB", "CHEF", "DOG", "FRANK", "IAN", "JIM", "LOLA", "NAOMI", "SEC"]
+    entries = [(f"{n}1.DOG", _dog(10 + k)) for k, n in enumerate(names)]
+    entries += [(f"{10 + k}000{u}P1.SB", _mp3(1.0, seed=10 * k + u)) for k in range(len(names)) for u in range(2)]
+    entries += [("JOE00011.SB", _mp3(1.0, seed=99)), ("110009P1.SB", b"\xff\xfbbroken")]
+    queen = _resource_file(tmp_path / "queen.1c", entries)
+    for k, n in enumerate(["rain1", "wind1", "crowd1", "hum1"]):
+        write_wav(tmp_path / "noise" / f"{n}.wav", tone(60 + 10 * k, 8000, seed=k))
+    lines = []
+    build_demo(tmp_path / "corpus", DemoOptions(tiny=True, fotaq=str(queen), noise_dir=str(tmp_path / "noise")),
+               log=lines.append)
+    report = json.loads((tmp_path / "corpus" / "build_report.json").read_text())
+    assert report["speech"]["decoded"] == 21
+    assert [s["entry"] for s in report["speech"]["skipped"]] == ["110009P1.SB"]
+    assert any("skipped 110009P1.SB" in line for line in lines)
+    assert report["speech"]["speaker_split"]["JOE"] == "train"
