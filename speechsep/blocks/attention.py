@@ -1,0 +1,119 @@
+"""Causal dot-product attention over frames with a bounded window and a key/value cache.
+
+Axis legend: ``B`` batch (heads flattened into it by the caller), ``K`` frames, ``D`` features.
+
+TFACM's CAR module (Sec. II-C) attends over frames under a lower-triangular ("diagonal") mask. Over a
+whole utterance that costs O(K^2) and a stream would have to keep every past frame, so frame k here
+attends to frames ``k - window + 1 .. k`` only, offline and streaming alike (NOTES.md). The cache
+holds the last ``window - 1`` keys and values at a bounded size, plus how many of them are real (the
+stream's first frames have fewer predecessors); its size never grows.
+
+Queries are processed in blocks of ``block`` frames: each block multiplies against its own keys and
+the ``window - 1`` before them, so the cost is linear in K and no Python loop runs over single frames.
+``forward`` is ``step`` from an empty cache.
+
+The cache is an append-only buffer with room for ``window - 1`` past frames plus some slack. A step
+writes its new keys/values after the frames its state sees and attends to one contiguous view, so
+streaming does not copy the whole window every chunk; only when the slack runs out are the last
+``window - 1`` frames moved to a fresh buffer. Earlier states stay valid: they never look past their
+own end, and a step from a state that is not the newest one (a branch) copies first. With autograd
+recording, steps copy instead of writing in place.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = ["KVCache", "WindowedCausalAttention"]
+
+
+class KVCache(NamedTuple):
+    """Key/value cache of :class:`WindowedCausalAttention`.
+
+    keys, values: buffers ``(B, capacity, D_k)`` / ``(B, capacity, D_v)``; this state's past is the
+        ``window - 1`` frames before ``end`` (zeros where the stream had not started: see ``valid``).
+    end: buffer index one past this state's newest frame.
+    valid: how many of those ``window - 1`` frames are real frames of the stream.
+    tip: 1-element int64 shared by every state on the buffer: the ``end`` of the newest one.
+    """
+
+    keys: torch.Tensor
+    values: torch.Tensor
+    end: int
+    valid: int
+    tip: torch.Tensor
+
+
+class WindowedCausalAttention(nn.Module):
+    """Single-head scaled dot-product attention; batch heads by folding them into ``B``."""
+
+    def __init__(self, window: int, *, block: int | None = None):
+        super().__init__()
+        if window < 1:
+            raise ValueError(f"attention window must be at least 1 frame; got {window}")
+        self.window = int(window)
+        self.block = int(block or max(window, 64))
+
+    def extra_repr(self) -> str:
+        return f"window={self.window}, block={self.block}"
+
+    def init_state(self, batch_size: int, key_dim: int, value_dim: int, *, device=None,
+                   dtype=torch.float32) -> KVCache:
+        past = self.window - 1
+        return KVCache(
+            torch.zeros(batch_size, past, key_dim, device=device, dtype=dtype),
+            torch.zeros(batch_size, past, value_dim, device=device, dtype=dtype),
+            past, 0, torch.full((1,), past, dtype=torch.long),
+        )
+
+    def _append(self, cache: KVCache, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int, torch.Tensor]:
+        """Buffers holding this state's past followed by ``k``/``v``; returns them, the new end and tip."""
+        past, n, end = self.window - 1, k.shape[1], cache.end
+        recording = torch.is_grad_enabled() and (k.requires_grad or v.requires_grad)
+        if not recording and end == int(cache.tip[0]) and end + n <= cache.keys.shape[1]:
+            cache.keys[:, end : end + n] = k  # room after the newest state: write in place
+            cache.values[:, end : end + n] = v
+            cache.tip[0] = end + n
+            return cache.keys, cache.values, end + n, cache.tip
+        # a fresh buffer: this state's past, the new frames, and slack (never read before written)
+        slack = 0 if recording else max(self.block, n)
+        keys = torch.cat([cache.keys[:, end - past : end], k, k.new_empty(k.shape[0], slack, k.shape[2])], 1)
+        values = torch.cat([cache.values[:, end - past : end], v, v.new_empty(v.shape[0], slack, v.shape[2])], 1)
+        return keys, values, past + n, torch.full((1,), past + n, dtype=torch.long)
+
+    def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        state = self.init_state(q.shape[0], k.shape[-1], v.shape[-1], device=q.device, dtype=q.dtype)
+        return self.step(q, k, v, state)[0]
+
+    def step(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cache: KVCache
+             ) -> tuple[torch.Tensor, KVCache]:
+        if q.dim() != 3 or k.shape[:2] != q.shape[:2] or v.shape[:2] != q.shape[:2] or k.shape[-1] != q.shape[-1]:
+            raise ValueError(
+                f"attention expects q, k (B, K, D_k) and v (B, K, D_v); got {tuple(q.shape)}, {tuple(k.shape)}, "
+                f"{tuple(v.shape)}"
+            )
+        past, n = self.window - 1, q.shape[1]
+        if n == 0:
+            return q.new_zeros(q.shape[0], 0, v.shape[-1]), cache
+        keys, values, end, tip = self._append(cache, k, v)
+        base = end - n - past  # buffer index of the oldest frame the first query may see
+        # Frames before ``first_real`` are the zero padding of a young stream: never computed.
+        first_real = past - cache.valid
+        scale = 1.0 / math.sqrt(q.shape[-1])
+        outs = []
+        for s in range(0, n, self.block):
+            e = min(n, s + self.block)
+            lo = max(s, first_real)
+            # query s+a sits at window position past+s+a and sees positions s+a .. past+s+a
+            scores = torch.matmul(q[:, s:e], keys[:, base + lo : base + past + e].transpose(1, 2)) * scale
+            a = torch.arange(s, e, device=q.device).unsqueeze(1)
+            j = torch.arange(lo, past + e, device=q.device).unsqueeze(0)
+            scores = scores.masked_fill((j < a) | (j > a + past), float("-inf"))
+            outs.append(torch.matmul(F.softmax(scores, dim=-1), values[:, base + lo : base + past + e]))
+        out = torch.cat(outs, dim=1) if len(outs) != 1 else outs[0]
+        return out, KVCache(keys, values, end, min(cache.valid + n, past), tip)

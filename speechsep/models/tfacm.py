@@ -1,0 +1,313 @@
+"""TFACM: time-frequency attention cache memory model for real-time separation (papers/tfacm.txt).
+
+Axis legend:
+    B  batch          C  sources        T  samples        N  embedding channels
+    F  frequency bins K  frames         H  LSTM hidden    W2 T-Local segment frames
+
+Pipeline (Sec. II, Fig. 1-2): causal STFT (8 ms Hann window, 1 ms hop) -> (B, 2, F, K) real/imag ->
+CConv2d + layer norm -> B blocks of [F-Local, T-Local with cache memory, CAR] -> CDeconv2d to 2C
+channels -> complex mapping (or mask) -> iSTFT. Everything is causal (NOTES.md): non-overlapping
+T-Local segments, the cache memory shifted one segment (eq. 2), attention over a bounded window of
+past frames, causal input/output convolutions. The only look-ahead is the STFT window, reported as
+``latency``.
+
+The separator is written once, as ``step`` over a chunk of frames with an explicit state. The
+offline ``forward`` runs it over the whole utterance in blocks of ``offline_block_frames`` frames
+from the initial state (bounded memory on long inputs); streaming runs it over the frames each
+audio chunk completes. Both therefore compute the same numbers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import torch
+from torch import nn
+
+from speechsep.blocks.causal_conv import CausalConv2d, CausalConvTranspose2d
+from speechsep.blocks.encoders import CodecState, ComplexCodec
+from speechsep.blocks.framing import AlignerState, OutputAligner, ms_to_samples, stream_latency
+from speechsep.blocks.norm import ChannelLayerNorm
+from speechsep.blocks.recurrent import LSTMState
+from speechsep.models.base import ModelConfig, SeparationModel, StreamingNotSupported
+from speechsep.models.tfacm_modules import (
+    CAR,
+    CacheMemory,
+    CARState,
+    FLocal,
+    MemoryState,
+    SegmentStates,
+    TLocal,
+    segment_pieces,
+)
+from speechsep.registry import register_model, register_preset
+from speechsep.utils import check_waveform_batch
+
+__all__ = ["TFACMConfig", "TFACM", "TFACMSeparator", "SeparatorState", "TFACMState"]
+
+
+@dataclasses.dataclass
+class TFACMConfig(ModelConfig):
+    """TFACM hyper-parameters; sizes in ms so that 16 kHz works (defaults: the released large model)."""
+
+    window_ms: float = 8.0  #: STFT Hann window (64 samples at 8 kHz -> 33 bins)
+    hop_ms: float = 1.0  #: STFT hop (1,000 frames a second)
+    embed_dim: int = 64  #: N
+    num_blocks: int = 3  #: B
+    hidden_size: int = 64  #: H, every LSTM
+    subband_width: int = 8  #: W1 (F-Local unfold width)
+    subband_stride: int = 1  #: S1
+    segment_ms: float = 70.0  #: W2 = segment_ms / hop_ms frames (T-Local, non-overlapping)
+    tlocal_kernel: int = 8  #: frames of the T-Local causal transposed conv (the released emb_ks)
+    num_heads: int = 2
+    qk_dim: int = 128  #: approximate query/key size per head over all bins: E = ceil(qk_dim / F) channels
+    attention_window_ms: float = 1000.0  #: CAR attends to this much past (bounded: constant stream state)
+    gate_kernel: int = 1  #: depth-wise conv kernel (frames) of the gated convolution (1 as released)
+    input_kernel: int = 3  #: input CConv2d kernel (frames and bins)
+    output_kernel: int = 3  #: output CDeconv2d kernel (frames and bins)
+    output: str = "mapping"  #: "mapping" (released: the 2C channels are the sources' spectra) or "mask"
+    cache_memory: bool = True  #: False: Table II ablation, identity and unaligned (NOT causal)
+    car: bool = True  #: False: Table II ablation, the gated convolution after attention removed
+    eps: float = 1e-5
+
+
+def _frames(ms: float, hop_ms: float, what: str) -> int:
+    n = int(round(ms / hop_ms))
+    if n < 1:
+        raise ValueError(f"{what} of {ms} ms is less than one {hop_ms} ms hop")
+    return n
+
+
+@dataclasses.dataclass
+class SeparatorState:
+    """Streaming state of the separator. Sizes never depend on how long the stream has run.
+
+    frames: frames processed so far (fixes where T-Local segments start);
+    input_conv / output_conv: the last frames the causal 2-D convs need, (B, 2, F, k-1) / (B, N, F, k-1);
+    carries: per block, LSTM-T's (h, c) to continue from (at a segment start: the cache memory's output);
+    tlocal_convs: per block, the T-Local transposed-conv cache (B*F, N, kernel-1);
+    cars: per block, the CAR attention key/value cache and gated-conv caches;
+    memory: per block boundary (B-1), the cache memory LSTMs' states over the segment sequence.
+    """
+
+    frames: int
+    input_conv: torch.Tensor
+    carries: list[LSTMState]
+    tlocal_convs: list[torch.Tensor]
+    cars: list[CARState]
+    memory: list[MemoryState]
+    output_conv: torch.Tensor
+
+
+class _Block(nn.Module):
+    def __init__(self, cfg: TFACMConfig, num_bins: int, segment: int, window: int, qk_channels: int):
+        super().__init__()
+        n, h = cfg.embed_dim, cfg.hidden_size
+        self.flocal = FLocal(n, h, num_bins, cfg.subband_width, cfg.subband_stride, cfg.eps)
+        self.tlocal = TLocal(n, h, segment, cfg.tlocal_kernel, cfg.eps)
+        self.car = CAR(n, num_bins, heads=cfg.num_heads, qk_channels=qk_channels, window=window,
+                       gate_kernel=cfg.gate_kernel, gated=cfg.car, eps=cfg.eps)
+
+
+class TFACMSeparator(nn.Module):
+    """``(B, 2, F, K)`` real/imag STFT -> ``(B, C, 2, F, K)``, one chunk of frames at a time."""
+
+    def __init__(self, cfg: TFACMConfig, num_bins: int):
+        super().__init__()
+        self.cfg, self.num_bins = cfg, num_bins
+        self.segment = _frames(cfg.segment_ms, cfg.hop_ms, "segment_ms")
+        window = _frames(cfg.attention_window_ms, cfg.hop_ms, "attention_window_ms")
+        qk_channels = math.ceil(cfg.qk_dim / num_bins)
+        n = cfg.embed_dim
+        self.input_conv = CausalConv2d(2, n, time_kernel=cfg.input_kernel, freq_kernel=cfg.input_kernel)
+        self.input_norm = ChannelLayerNorm(n, cfg.eps)
+        self.blocks = nn.ModuleList(_Block(cfg, num_bins, self.segment, window, qk_channels)
+                                    for _ in range(cfg.num_blocks))
+        # eq. 1: one cache memory shared by all blocks; nothing consumes it after the last block
+        self.memory = CacheMemory(cfg.hidden_size, cfg.eps) if cfg.cache_memory and cfg.num_blocks > 1 else None
+        self.output_conv = CausalConvTranspose2d(n, 2 * cfg.num_sources, time_kernel=cfg.output_kernel,
+                                                 freq_kernel=cfg.output_kernel)
+
+    def init_state(self, batch_size: int, *, device=None, dtype=torch.float32) -> SeparatorState:
+        bf = batch_size * self.num_bins
+        blocks = list(self.blocks)
+        kw = {"device": device, "dtype": dtype}
+        return SeparatorState(
+            frames=0,
+            input_conv=self.input_conv.init_state(batch_size, self.num_bins, **kw),
+            carries=[b.tlocal.lstm.init_state(bf, **kw) for b in blocks],
+            tlocal_convs=[b.tlocal.back.init_state(bf, **kw) for b in blocks],
+            cars=[b.car.init_state(batch_size, **kw) for b in blocks],
+            memory=[self.memory.init_state(bf, **kw) for _ in blocks[1:]] if self.memory is not None else [],
+            output_conv=self.output_conv.init_state(batch_size, self.num_bins, **kw),
+        )
+
+    def step(self, spec: torch.Tensor, state: SeparatorState) -> tuple[torch.Tensor, SeparatorState]:
+        b, _, f, k = spec.shape
+        c = self.cfg.num_sources
+        if k == 0:
+            return spec.new_zeros(b, c, 2, f, 0), state
+        pos, seg, hidden = state.frames, self.segment, self.cfg.hidden_size
+        pieces = segment_pieces(pos, k, seg)
+        ends_on_boundary = (pos + k) % seg == 0
+        completed = len(pieces) - 1 + int(ends_on_boundary)
+        aligned = self.cfg.cache_memory
+        if not aligned and pos % seg:
+            raise StreamingNotSupported("TFACM with cache_memory=False (unaligned) needs segment-aligned chunks")
+
+        x, input_cache = self.input_conv.step(spec, state.input_conv)
+        x = self.input_norm(x)
+        # eq. 2: block 0's segments (and the first segment of every block) start from zeros
+        zeros = spec.new_zeros(completed, b * f, hidden)
+        inits, head_init = SegmentStates(zeros, zeros), None
+        carries, convs, cars, memory = [], [], [], []
+        for i, block in enumerate(self.blocks):
+            x = block.flocal(x)
+            carry = state.carries[i] if head_init is None else head_init
+            x, finals, conv_cache = block.tlocal.step(x, pos, carry, inits, state.tlocal_convs[i])
+            x, car_state = block.car.step(x, state.cars[i])
+            convs.append(conv_cache)
+            cars.append(car_state)
+            # where this block's LSTM-T continues from at the next chunk
+            if ends_on_boundary and (aligned or i == 0):
+                carries.append(inits.lstm_state(completed - 1))
+            else:
+                carries.append(finals.lstm_state(len(pieces) - 1))
+            if i + 1 == len(self.blocks):
+                break
+            if aligned:
+                # eq. 1-2: segment l of block i+1 starts from the re-encoded final state of segment l-1
+                # of block i; only segments completed so far are encoded, one memory step each.
+                inits, mem = self.memory.step(finals.take(0, completed), state.memory[i])
+                memory.append(mem)
+            else:
+                # Table II ablation: identity, unaligned: segment l of block i+1 starts from the final
+                # state of segment l of block i, which has read up to W2 - 1 frames ahead.
+                head_init, inits = finals.lstm_state(0), finals.take(1)
+        y, output_cache = self.output_conv.step(x, state.output_conv)
+        new_state = SeparatorState(pos + k, input_cache, carries, convs, cars, memory, output_cache)
+        return y.reshape(b, c, 2, f, k), new_state
+
+
+@dataclasses.dataclass
+class TFACMState:
+    """Streaming state of the whole model: the codec's (STFT framer, iSTFT overlap-add), the
+    separator's, and the output aligner's FIFO (exactly n samples out per n in)."""
+
+    codec: CodecState
+    separator: SeparatorState
+    aligner: AlignerState
+
+
+@register_model
+class TFACM(SeparationModel):
+    family = "tfacm"
+    config_class = TFACMConfig
+    #: frames per offline separator call: bounds memory on long inputs; any value gives the same output
+    #: (the unaligned ablation rounds it up to whole segments)
+    offline_block_frames: int = 2100
+
+    def __init__(self, config: TFACMConfig):
+        super().__init__(config)
+        if config.output not in ("mapping", "mask"):
+            raise ValueError(f"TFACM output must be 'mapping' or 'mask'; got {config.output!r}")
+        sr = config.sample_rate
+        self.codec = ComplexCodec(ms_to_samples(config.window_ms, sr), ms_to_samples(config.hop_ms, sr), causal=True)
+        self.separator = TFACMSeparator(config, self.codec.num_bins)
+        self._aligner = OutputAligner(self.latency)
+
+    @property
+    def is_causal(self) -> bool:
+        return bool(self.config.cache_memory)
+
+    @property
+    def latency(self) -> int:
+        return int(stream_latency(self.codec.window, self.codec.hop))
+
+    def _estimate(self, out: torch.Tensor, mix: torch.Tensor) -> torch.Tensor:
+        """Separator output (B, C, 2, F, K) -> source spectra as real/imag (B, C, 2, F, K)."""
+        if self.config.output == "mapping":
+            return out
+        # complex mask times the mixture spectrum, (a + ib)(c + id), in real arithmetic
+        mr, mi = out[:, :, 0], out[:, :, 1]
+        yr, yi = mix[:, None, 0], mix[:, None, 1]
+        return torch.stack([mr * yr - mi * yi, mr * yi + mi * yr], dim=2)
+
+    def forward(self, mixture: torch.Tensor) -> torch.Tensor:
+        mixture = check_waveform_batch(mixture)
+        feats = self.codec.encode(mixture)  # (B, 2, F, K)
+        state = self.separator.init_state(mixture.shape[0], device=mixture.device, dtype=mixture.dtype)
+        block = self.offline_block_frames
+        if not self.config.cache_memory:  # the unaligned ablation needs chunks that start segments
+            block = -(-block // self.separator.segment) * self.separator.segment
+        outs = []
+        for s in range(0, feats.shape[-1], block):
+            out, state = self.separator.step(feats[..., s : s + block], state)
+            outs.append(out)
+        out = torch.cat(outs, dim=-1) if len(outs) != 1 else outs[0]
+        return self.codec.decode(self._estimate(out, feats), mixture.shape[-1])
+
+    def _check_streamable(self) -> None:
+        if not self.is_causal:
+            raise StreamingNotSupported("TFACM with cache_memory=False (the unaligned ablation) reads the future")
+
+    def init_state(self, batch_size: int = 1) -> TFACMState:
+        self._check_streamable()
+        p = next(self.parameters())
+        return TFACMState(
+            codec=self.codec.init_state(batch_size, self.num_sources),
+            separator=self.separator.init_state(batch_size, device=p.device, dtype=p.dtype),
+            aligner=self._aligner.init_state((batch_size, self.num_sources), dtype=p.dtype, device=p.device),
+        )
+
+    def step(self, chunk: torch.Tensor, state: TFACMState) -> tuple[torch.Tensor, TFACMState]:
+        self._check_streamable()
+        chunk = check_waveform_batch(chunk, "chunk")
+        feats, codec = self.codec.encode_step(chunk, state.codec)  # frames this chunk completes
+        out, separator = self.separator.step(feats, state.separator)
+        samples, codec = self.codec.decode_step(self._estimate(out, feats), codec)
+        out, aligner = self._aligner.step(samples, chunk.shape[-1], state.aligner)
+        return out, TFACMState(codec, separator, aligner)
+
+
+def _preset(name: str, description: str, paper: dict | None = None, tags: tuple[str, ...] = (), **fields):
+    register_preset(name, TFACM.family, TFACMConfig(**fields), description, paper=paper, tags=tags)
+
+
+_preset(
+    "tfacm-large",
+    "TFACM (Large), Table I: the released configuration (N=64, B=3, H=64, 2 heads)",
+    paper={"params_m": 1.0, "macs_g": 36.5, "wham_sdri": 13.3, "wham_si_snri": 13.0, "whamr_sdri": 9.6,
+           "whamr_si_snri": 8.9, "librimix_sdri": 11.7, "librimix_si_snri": 11.0, "gpu_time_ms": 57.00},
+    tags=("tfacm-table1",),
+)
+_preset(
+    "tfacm-small",
+    "TFACM (Small), Table I: N=64, B=2, H=64, 4 heads; sub-band width 4 (not given in the paper)",
+    paper={"params_m": 0.5, "macs_g": 19.4, "wham_sdri": 12.0, "wham_si_snri": 10.9, "whamr_sdri": 9.6,
+           "whamr_si_snri": 9.0, "librimix_sdri": 10.2, "librimix_si_snri": 9.3, "gpu_time_ms": 45.17},
+    tags=("tfacm-table1",),
+    num_blocks=2, num_heads=4, subband_width=4, tlocal_kernel=4,
+)
+_preset(
+    "tfacm-large-n128",
+    "TFACM (Large) with the paper text's N=128 (the released model and the parameter count use 64)",
+    embed_dim=128,
+)
+_preset(
+    "tfacm-large-no-cm",
+    "Table II ablation: cache memory replaced by an unaligned identity (not causal: cannot stream)",
+    paper={"wham_sdri": 11.8, "wham_si_snri": 11.4}, tags=("tfacm-table2",), cache_memory=False,
+)
+_preset(
+    "tfacm-large-no-car",
+    "Table II ablation: the gated convolution after the CAR attention removed",
+    paper={"wham_sdri": 11.8, "wham_si_snri": 11.5}, tags=("tfacm-table2",), car=False,
+)
+_preset(
+    "tfacm-tiny",
+    "tiny TFACM for CPU tests and smoke training (N=8, B=2, H=8, 2 heads, 40 ms segments)",
+    embed_dim=8, num_blocks=2, hidden_size=8, subband_width=4, segment_ms=40.0, tlocal_kernel=3,
+    qk_dim=16, attention_window_ms=200.0, gate_kernel=2,
+)
