@@ -1,0 +1,86 @@
+"""``speechsep models``: the trained models bundled with the package and their headline numbers.
+
+Each bundled model lives in ``speechsep/pretrained/<name>/`` with ``model.pt`` and ``card.json``.
+The card's layout belongs to whoever trains and bundles the model, so this listing does not assume
+one: it looks for the usual headline keys at any depth of the card (``results.test.si_sdri``,
+``params_m``, ...), takes ``mean`` when a value is a summary, and shows what it finds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+NAME = "models"
+HELP = "list the bundled trained models with the headline numbers of their model cards"
+
+#: shown in this order when a card has them (the last component of a dotted key must match)
+HEADLINE_KEYS = ("dataset", "sample_rate", "causal", "latency_ms", "params_m", "macs_g",
+                 "si_sdri", "si_snri", "sdri", "si_sdr", "pesq", "stoi")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print the full cards as JSON")
+
+
+def read_card(model_path: Path) -> dict[str, Any]:
+    """The card beside a bundled ``model.pt``; a missing or broken card is reported in the dict."""
+    card = model_path.parent / "card.json"
+    if not card.is_file():
+        return {"error": f"no card.json in {card.parent}"}
+    try:
+        value = json.loads(card.read_text())
+    except (OSError, ValueError) as err:
+        return {"error": f"{card}: unreadable ({type(err).__name__}: {err})"}
+    return value if isinstance(value, dict) else {"error": f"{card}: not a JSON object"}
+
+
+def _flatten(card: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in card.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and "mean" in value and not isinstance(value["mean"], dict):
+            flat[name] = value["mean"]
+        elif isinstance(value, dict):
+            flat.update(_flatten(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def headline(card: dict[str, Any]) -> list[tuple[str, Any]]:
+    """``(key, value)`` for every headline key the card has, at any depth, in HEADLINE_KEYS order."""
+    flat = _flatten(card)
+    found = []
+    for wanted in HEADLINE_KEYS:
+        found.extend((k, v) for k, v in flat.items() if k.rsplit(".", 1)[-1] == wanted)
+    return found
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.2f}" if isinstance(value, float) else str(value)
+
+
+def run(args: argparse.Namespace) -> int:
+    from speechsep.inference.loading import bundled_models
+
+    models = bundled_models()
+    cards = {name: read_card(path) for name, path in models.items()}
+    if args.json:
+        print(json.dumps(cards, indent=2))
+        return 0
+    if not cards:
+        print("no trained models are bundled (speechsep/pretrained/ holds none): "
+              "pass a checkpoint file or a training run folder to --model")
+        return 0
+    for i, (name, card) in enumerate(cards.items()):
+        default = "  (default)" if i == 0 else ""
+        print(f"{name}{default}")
+        if "error" in card:
+            print(f"  {card['error']}")
+            continue
+        numbers = headline(card)
+        print("  " + ("  ".join(f"{k}={_fmt(v)}" for k, v in numbers) or "(the card has no headline numbers)"))
+    return 0

@@ -1,0 +1,232 @@
+"""File-level separation: read -> resample to the model's rate -> separate -> resample back -> write.
+
+Every input (and reference) is read and checked before anything is written, so one bad file on a
+command line leaves the output folder exactly as it was; each output is then written atomically.
+Inputs of any sample rate, channel count and length are accepted: the channel policy picks one
+channel or averages them, soxr resamples to the model's rate and back, and
+:func:`speechsep.inference.segmenting.separate_long` bounds the memory a long file needs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import torch
+
+from speechsep.audio import AudioError, ChannelPolicy, read_audio, resample, write_audio
+from speechsep.inference.loading import bundled_models, load_any
+from speechsep.inference.segmenting import (
+    DEFAULT_OVERLAP_SECONDS,
+    DEFAULT_SEGMENT_SECONDS,
+    model_device,
+    separate_long,
+)
+from speechsep.models.base import SeparationModel
+
+__all__ = [
+    "SeparatedFile",
+    "resolve_device",
+    "default_model_name",
+    "load_for_inference",
+    "separate_waveform",
+    "separate_files",
+    "output_paths",
+]
+
+log = logging.getLogger(__name__)
+
+#: Separated sources are scaled down together, never clipped, when their peak would exceed this.
+PEAK_LIMIT = 0.99
+
+
+@dataclasses.dataclass(frozen=True)
+class SeparatedFile:
+    input: Path
+    sources: list[Path]
+    spectrogram: Path | None
+    sample_rate: int
+    seconds: float
+    #: SI-SNRi (dB) per reference, estimates matched by PIT; None without references
+    si_snri: list[float] | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class _Job:
+    """One input that passed validation: where it is, what it becomes, and its references."""
+
+    input: Path
+    stem: str
+    refs: tuple[Path, ...]
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """``"auto"`` -> the first GPU when there is one, else the CPU; anything else as torch reads it."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    resolved = torch.device(device)
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} requested but no CUDA GPU is available")
+    return resolved
+
+
+def default_model_name() -> str:
+    """The first bundled model, the one ``speechsep separate`` uses without ``--model``."""
+    bundled = bundled_models()
+    if not bundled:
+        raise ValueError(
+            "no model given and none is bundled in speechsep/pretrained/: pass --model with a checkpoint "
+            "file or a training run folder"
+        )
+    return next(iter(bundled))
+
+
+def load_for_inference(model: str | os.PathLike | None, device: str = "auto") -> SeparationModel:
+    """Load a checkpoint path, run folder or bundled name (default: the first bundled) in eval mode."""
+    name = default_model_name() if model is None else model
+    loaded = load_any(name)
+    target = resolve_device(device)
+    if model_device(loaded) != target:  # checkpoints load onto the CPU; move only when asked elsewhere
+        loaded = loaded.to(target)
+    return loaded.eval()
+
+
+def output_paths(out_dir: str | os.PathLike, stem: str, num_sources: int) -> tuple[list[Path], Path]:
+    """``OUTDIR/STEM_s1.wav ... STEM_sC.wav`` and ``OUTDIR/STEM_spectrogram.png``."""
+    out_dir = Path(out_dir)
+    return [out_dir / f"{stem}_s{c + 1}.wav" for c in range(num_sources)], out_dir / f"{stem}_spectrogram.png"
+
+
+def separate_waveform(
+    model: SeparationModel,
+    wav: np.ndarray,
+    sample_rate: int,
+    *,
+    segment_seconds: float | None = DEFAULT_SEGMENT_SECONDS,
+    overlap_seconds: float = DEFAULT_OVERLAP_SECONDS,
+    batch_segments: int = 1,
+) -> np.ndarray:
+    """Separate mono ``wav (T,)`` at ``sample_rate`` into ``(C, T)`` at the same rate and length."""
+    wav = np.asarray(wav, dtype=np.float32)
+    if wav.ndim != 1:
+        raise ValueError(f"separate_waveform needs mono audio shaped (time,); got {wav.shape}")
+    at_model_rate = resample(wav, sample_rate, model.sample_rate)
+    est = separate_long(
+        model,
+        torch.from_numpy(at_model_rate)[None],
+        segment_seconds=segment_seconds,
+        overlap_seconds=overlap_seconds,
+        batch_segments=batch_segments,
+    )[0].numpy()  # (C, T_model)
+    est = resample(est, model.sample_rate, sample_rate)
+    # Resampling there and back can land a sample or two off the input's length.
+    return _fit_length(est, wav.shape[0])
+
+
+def _fit_length(wav: np.ndarray, length: int) -> np.ndarray:
+    """Trim or zero-pad the last axis to ``length``."""
+    if wav.shape[-1] >= length:
+        return wav[..., :length]
+    return np.pad(wav, [(0, 0)] * (wav.ndim - 1) + [(0, length - wav.shape[-1])])
+
+
+def _read_mono(path: Path, channel: ChannelPolicy, sample_rate: int | None = None) -> tuple[np.ndarray, int]:
+    if channel is None:
+        raise ValueError("separation needs one channel: pick one with an integer or use 'mixdown'")
+    return read_audio(path, sample_rate, channel=channel)
+
+
+def _validate(
+    inputs: Sequence[Path], refs: Sequence[Path], channel: ChannelPolicy, num_sources: int
+) -> list[_Job]:
+    """Decode every input and reference once, and check names and lengths, before any write.
+
+    Audio is not kept: a long list of long files would otherwise all sit in memory at once.
+    """
+    if not inputs:
+        raise ValueError("no input files given")
+    if refs and len(refs) != num_sources * len(inputs):
+        raise ValueError(
+            f"--ref needs {num_sources} reference file(s) per input (the model separates {num_sources} "
+            f"sources), in input order: got {len(refs)} for {len(inputs)} input(s)"
+        )
+    jobs: list[_Job] = []
+    seen: dict[str, Path] = {}
+    for i, path in enumerate(inputs):
+        wav, sr = _read_mono(path, channel)
+        channels = sf.info(str(path)).channels
+        if channels > 1:
+            log.info("%s: %d channels; using %s", path, channels,
+                     "their average" if channel == "mixdown" else f"channel {channel}")
+        stem = path.stem
+        if stem in seen:
+            raise AudioError(path, f"its outputs would overwrite those of {seen[stem]} (same file name)")
+        seen[stem] = path
+        mine = tuple(refs[i * num_sources : (i + 1) * num_sources])
+        for ref in mine:
+            ref_wav, _ = _read_mono(ref, channel, sr)
+            # soxr may round the resampled length by a sample or two
+            if abs(ref_wav.shape[0] - wav.shape[0]) > 2:
+                raise AudioError(
+                    ref, f"reference has {ref_wav.shape[0]} samples at {sr} Hz but {path} has {wav.shape[0]}"
+                )
+        jobs.append(_Job(path, stem, mine))
+    return jobs
+
+
+def _si_snri(est: np.ndarray, refs: Sequence[Path], mixture: np.ndarray, sample_rate: int,
+             channel: ChannelPolicy) -> list[float]:
+    from speechsep.metrics import si_sdr_improvement
+
+    ref = np.stack([_fit_length(_read_mono(r, channel, sample_rate)[0], mixture.shape[0]) for r in refs])
+    improvement = si_sdr_improvement(
+        torch.from_numpy(est)[None], torch.from_numpy(ref)[None], torch.from_numpy(mixture)[None]
+    )
+    return [float(v) for v in improvement[0]]
+
+
+def separate_files(
+    inputs: Sequence[str | os.PathLike],
+    out_dir: str | os.PathLike,
+    model: SeparationModel,
+    *,
+    channel: ChannelPolicy = 0,
+    refs: Sequence[str | os.PathLike] = (),
+    segment_seconds: float | None = DEFAULT_SEGMENT_SECONDS,
+    overlap_seconds: float = DEFAULT_OVERLAP_SECONDS,
+    batch_segments: int = 1,
+    plot: bool = True,
+) -> list[SeparatedFile]:
+    """Separate each input into ``OUTDIR/NAME_s1.wav ... NAME_sC.wav`` (+ ``NAME_spectrogram.png``).
+
+    Outputs have the input's sample rate and length. ``refs`` are C clean sources per input, in
+    input order; with them each result carries SI-SNRi after PIT. Raises :class:`AudioError` naming
+    the file, before writing anything, when any input or reference cannot be used.
+    """
+    from speechsep.inference.plots import save_spectrograms
+
+    jobs = _validate([Path(p) for p in inputs], [Path(r) for r in refs], channel, model.num_sources)
+    results = []
+    for job in jobs:
+        wav, sr = _read_mono(job.input, channel)
+        est = separate_waveform(
+            model, wav, sr, segment_seconds=segment_seconds, overlap_seconds=overlap_seconds,
+            batch_segments=batch_segments,
+        )
+        si_snri = _si_snri(est, job.refs, wav, sr, channel) if job.refs else None
+        peak = float(np.abs(est).max(initial=0.0))
+        if peak > PEAK_LIMIT:
+            log.info("%s: separated peak %.3f; scaling the sources by %.3f", job.input, peak, PEAK_LIMIT / peak)
+            est = est * (PEAK_LIMIT / peak)
+        source_paths, png = output_paths(out_dir, job.stem, est.shape[0])
+        for path, source in zip(source_paths, est, strict=True):
+            write_audio(path, source, sr)
+        if plot:
+            save_spectrograms(png, wav, est, sr, title=job.input.name)
+        results.append(SeparatedFile(job.input, source_paths, png if plot else None, sr, wav.shape[0] / sr, si_snri))
+    return results

@@ -1,0 +1,185 @@
+"""Run audio through a causal model's ``step`` exactly as a live input would, and time it.
+
+The input is cut into fixed chunks of ``chunk_samples`` (the last one shorter); each chunk goes
+through ``model.step`` alone, with the state from the previous chunk, and the wall-clock time of
+every call is recorded. A live stream cannot do better than this loop, so its numbers are the ones
+to quote: per-chunk compute time (p50, p95, max), the real-time factor (compute time / audio time;
+below 1 keeps up), and the latency (the model's algorithmic latency, plus one chunk of buffering
+and the compute time of that chunk for a live device).
+
+``stream_waveform(..., align=True)`` also flushes the stream with ``latency`` zeros and drops the
+first ``latency`` output samples, so the result lines up with the input and equals the offline
+forward; the flush calls are not timed (a live stream never ends).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from speechsep.audio import read_audio, write_audio
+from speechsep.models.base import SeparationModel, StreamingNotSupported
+from speechsep.utils import check_waveform_batch
+
+__all__ = ["StreamStats", "StreamedFile", "stream_waveform", "stream_file", "load_streaming_model"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class StreamStats:
+    sample_rate: int
+    chunk_samples: int
+    #: model.latency: how far the stream output lags the input (samples)
+    latency_samples: int
+    #: seconds of audio streamed (the input, without the flush)
+    seconds: float
+    #: wall-clock seconds of each timed ``step`` call, in order
+    chunk_seconds: tuple[float, ...]
+    threads: int
+
+    @property
+    def num_chunks(self) -> int:
+        return len(self.chunk_seconds)
+
+    @property
+    def chunk_ms(self) -> float:
+        return 1000.0 * self.chunk_samples / self.sample_rate
+
+    @property
+    def latency_ms(self) -> float:
+        return 1000.0 * self.latency_samples / self.sample_rate
+
+    def percentile_ms(self, q: float) -> float:
+        return 1000.0 * float(np.percentile(self.chunk_seconds, q)) if self.chunk_seconds else 0.0
+
+    @property
+    def max_ms(self) -> float:
+        return 1000.0 * max(self.chunk_seconds, default=0.0)
+
+    @property
+    def real_time_factor(self) -> float:
+        """Total compute time / audio time (< 1: faster than real time)."""
+        return sum(self.chunk_seconds) / self.seconds if self.seconds else float("nan")
+
+    @property
+    def live_latency_ms(self) -> float:
+        """Input sample to output sample on a live device: buffering one chunk, the model's algorithmic
+        latency, and computing the chunk (its p95 time)."""
+        return self.chunk_ms + self.latency_ms + self.percentile_ms(95)
+
+    def summary(self) -> str:
+        return (
+            f"{self.num_chunks} chunks of {self.chunk_ms:g} ms ({self.chunk_samples} samples at {self.sample_rate} Hz), "
+            f"{self.seconds:.2f} s of audio, {self.threads} thread(s)\n"
+            f"compute per chunk: p50 {self.percentile_ms(50):.2f} ms, p95 {self.percentile_ms(95):.2f} ms, "
+            f"max {self.max_ms:.2f} ms\n"
+            f"real-time factor: {self.real_time_factor:.3f} ({'keeps up' if self.real_time_factor < 1 else 'too slow'})\n"
+            f"latency: algorithmic {self.latency_ms:.2f} ms ({self.latency_samples} samples); live "
+            f"{self.live_latency_ms:.2f} ms (chunk + algorithmic + p95 compute)"
+        )
+
+
+def stream_waveform(
+    model: SeparationModel,
+    wav: torch.Tensor,
+    chunk_samples: int,
+    *,
+    align: bool = True,
+    clock: Callable[[], float] = time.perf_counter,
+) -> tuple[torch.Tensor, StreamStats]:
+    """Stream ``wav`` ``(B, T)`` through ``model.step`` in chunks; return ``(B, C, T)`` and the timings.
+
+    ``align=False`` returns the raw stream output (delayed by ``model.latency``, its first
+    ``latency`` samples silent); ``align=True`` returns it flushed and shifted back onto the input.
+    """
+    if not model.is_causal:
+        raise StreamingNotSupported(f"{type(model).__name__} is not causal and cannot stream")
+    if chunk_samples < 1:
+        raise ValueError(f"chunk_samples must be at least 1; got {chunk_samples}")
+    wav = check_waveform_batch(wav, "wav")
+    device = next(model.parameters()).device
+    wav = wav.to(device)
+    latency = model.latency
+    outs, times = [], []
+    with torch.inference_mode():
+        state = model.init_state(wav.shape[0])
+        for start in range(0, wav.shape[-1], chunk_samples):
+            chunk = wav[:, start : start + chunk_samples]
+            t0 = clock()
+            out, state = model.step(chunk, state)
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            times.append(clock() - t0)
+            outs.append(out)
+        if align:
+            silence = wav.new_zeros(wav.shape[0], chunk_samples)
+            for start in range(0, latency, chunk_samples):
+                out, state = model.step(silence[:, : min(chunk_samples, latency - start)], state)
+                outs.append(out)
+    out = torch.cat(outs, dim=-1) if outs else wav.new_zeros(wav.shape[0], model.num_sources, 0)
+    if align:
+        out = out[..., latency:]
+    stats = StreamStats(model.sample_rate, chunk_samples, latency, wav.shape[-1] / model.sample_rate,
+                        tuple(times), torch.get_num_threads())
+    return out, stats
+
+
+@dataclasses.dataclass(frozen=True)
+class StreamedFile:
+    input: Path
+    sources: list[Path]
+    stats: StreamStats
+
+
+def load_streaming_model(name: str | os.PathLike, device: str = "cpu") -> SeparationModel:
+    """A checkpoint file, run folder or bundled name; or, failing those, a registry preset with random
+    weights (for timing only; a warning says so). Returned in eval mode."""
+    from speechsep.checkpoint import CheckpointError
+    from speechsep.inference.loading import load_any
+    from speechsep.registry import build, get_preset
+
+    try:
+        model = load_any(name)
+    except CheckpointError:
+        try:
+            get_preset(str(name))
+        except KeyError:
+            raise ValueError(f"{name}: not a checkpoint, run folder, bundled model or registry preset") from None
+        log.warning("%s is an untrained registry preset: the timings are real, the separated audio is not", name)
+        model = build(str(name))
+    return model.to(device).eval()
+
+
+def stream_file(
+    model: SeparationModel,
+    path: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    *,
+    chunk_ms: float = 16.0,
+    channel: int | str = 0,
+) -> StreamedFile:
+    """Stream one audio file (resampled to the model's rate) and write ``OUTDIR/STEM_s1.wav ...`` at the
+    model's rate, lined up with the input."""
+    from speechsep.blocks.framing import ms_to_samples
+    from speechsep.inference.separate import PEAK_LIMIT, output_paths
+
+    path = Path(path)
+    wav, sr = read_audio(path, sample_rate=model.sample_rate, channel=channel)
+    est, stats = stream_waveform(model, torch.from_numpy(np.asarray(wav, dtype=np.float32))[None],
+                                 ms_to_samples(chunk_ms, sr))
+    est = est[0].cpu().numpy()
+    peak = float(np.abs(est).max(initial=0.0))
+    if peak > PEAK_LIMIT:  # scale all sources together rather than clip
+        est = est * (PEAK_LIMIT / peak)
+    sources, _ = output_paths(out_dir, path.stem, est.shape[0])
+    for target, source in zip(sources, est, strict=True):
+        write_audio(target, source, sr)
+    return StreamedFile(path, sources, stats)
