@@ -1,0 +1,423 @@
+"""The training loop: one readable function, resumable bit for bit, single process or DDP.
+
+Per step: the model's estimates (``model.training_outputs(mix, targets)`` when the model defines
+that hook, e.g. the iterative model's per-iteration outputs; else ``model(mix)``), each scored by
+the configured criterion under utterance-level PIT and summed with its weight; Adam; gradient-norm
+clip at 5 (both papers). Per epoch: validation SI-SDR (PIT), the schedule, ``last.pt`` and, on a new
+best, ``best.pt``. Rerunning on the same folder resumes from ``last.pt``.
+
+Why a resumed run equals an uninterrupted one on CPU: the data order and crops are functions of
+(seed, epoch, index) (:mod:`speechsep.train.data`); the checkpoint holds the weights, Adam's moments,
+the schedule, the step and the position inside the epoch, and the global RNG states as of the last
+finished step (so dropout or any other draw in the model continues the same stream).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import signal
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from speechsep.checkpoint import read_checkpoint, rng_state, save_checkpoint, set_rng_state
+from speechsep.config import save_yaml, to_dict
+from speechsep.losses import (
+    PAIRWISE_LOSSES,
+    PITLoss,
+    neg_si_sdr,
+    neg_snr,
+    pairwise_neg_si_sdr,
+    pit_from_pairwise,
+    si_sdr,
+)
+from speechsep.models.base import SeparationModel
+from speechsep.train.config import TrainConfig
+from speechsep.train.data import CroppedExamples, EpochSampler, make_loader, open_examples
+from speechsep.train.distributed import DistInfo, all_reduce_sum, barrier, setup, teardown
+from speechsep.train.runlog import RunLog
+from speechsep.train.schedule import EpochScheduler, rules_for
+
+__all__ = ["train", "TrainResult", "StepInfo", "Objective", "validate", "resolve_device"]
+
+log = logging.getLogger(__name__)
+
+_ELEMENTWISE = {"neg_snr": neg_snr, "neg_si_sdr": neg_si_sdr}
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainResult:
+    out_dir: Path
+    epoch: int  # epochs completed
+    step: int
+    best_si_sdr: float
+    #: "max_epochs", "early_stop" or "max_steps"
+    stopped: str
+
+
+@dataclasses.dataclass(frozen=True)
+class StepInfo:
+    """Passed to step hooks after every optimiser step."""
+
+    step: int
+    epoch: int
+    batch_in_epoch: int
+    loss: float
+
+
+class Objective(nn.Module):
+    """Model plus criterion: ``forward(mix (B, T), ref (B, C, T)) -> loss (B,)``.
+
+    This, not the bare model, is what DDP wraps, so gradient synchronisation also covers models
+    trained through their ``training_outputs`` hook.
+    """
+
+    def __init__(self, model: SeparationModel, loss_name: str, pit: bool):
+        super().__init__()
+        self.model = model
+        self.pit = PITLoss(PAIRWISE_LOSSES[loss_name]) if pit else None
+        self.elementwise = _ELEMENTWISE[loss_name]
+
+    def terms(self, mix: torch.Tensor, ref: torch.Tensor) -> list[tuple[torch.Tensor, float]]:
+        hook = getattr(self.model, "training_outputs", None)
+        if callable(hook):
+            # [(estimate (B, C, T), weight[, label]), ...]
+            return [(term[0], float(term[1])) for term in hook(mix, ref)]
+        return [(self.model(mix), 1.0)]
+
+    def forward(self, mix: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
+        total = mix.new_zeros(mix.shape[0], dtype=torch.float32)
+        for est, weight in self.terms(mix, ref):
+            if est.shape != ref.shape:
+                raise ValueError(f"model output {tuple(est.shape)} does not match the targets {tuple(ref.shape)}")
+            loss = self.pit(est, ref)[0] if self.pit is not None else self.elementwise(est, ref).mean(dim=1)
+            total = total + weight * loss.float()
+        return total
+
+
+def resolve_device(device: str, dist_info: DistInfo | None = None) -> torch.device:
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError("--device cuda but no CUDA device is available")
+        return torch.device("cuda", dist_info.local_rank if dist_info else 0)
+    if device != "cpu":
+        raise ValueError(f"device must be auto, cpu or cuda; got {device!r}")
+    return torch.device("cpu")
+
+
+def _autocast(device: torch.device):
+    # bf16 on CUDA (no loss scaling needed); float32 on CPU, where bf16 is slower and less exact.
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+@torch.no_grad()
+def validate(model: SeparationModel, loader: DataLoader, device: torch.device, dist_info: DistInfo) -> dict[str, float]:
+    """Mean SI-SDR and SI-SDRi (dB) over the validation set, estimates aligned by SI-SDR PIT."""
+    was_training = model.training
+    model.eval()
+    sums = torch.zeros(3, dtype=torch.float64, device=device)  # si_sdr, si_sdri, count
+    for mix, ref in loader:
+        mix, ref = mix.to(device, non_blocking=True), ref.to(device, non_blocking=True)
+        with _autocast(device):
+            est = model(mix)
+        neg, _ = pit_from_pairwise(pairwise_neg_si_sdr(est.float(), ref))
+        baseline = si_sdr(mix.unsqueeze(1).expand_as(ref), ref).mean(dim=1)
+        sums += torch.stack([(-neg).sum().double(), (-neg - baseline).sum().double(),
+                             torch.tensor(float(mix.shape[0]), dtype=torch.float64, device=device)])
+    model.train(was_training)
+    all_reduce_sum(sums, dist_info)
+    count = float(sums[2])
+    if count == 0:
+        raise ValueError("the validation set is empty")
+    return {"si_sdr": float(sums[0]) / count, "si_sdri": float(sums[1]) / count, "n": int(count)}
+
+
+def _steps_in_epoch(num_examples: int, config: TrainConfig, dist_info: DistInfo) -> int:
+    per_rank = num_examples // dist_info.world
+    steps = per_rank // config.data.batch_size
+    if steps == 0:
+        raise ValueError(
+            f"{num_examples} training examples give no full batch of {config.data.batch_size} per process "
+            f"({dist_info.world} processes)"
+        )
+    return min(steps, config.steps_per_epoch) if config.steps_per_epoch else steps
+
+
+class _Interrupted(Exception):
+    pass
+
+
+def train(
+    config: TrainConfig,
+    out_dir: str | Path,
+    *,
+    device: str = "auto",
+    train_data: Dataset | None = None,
+    valid_data: Dataset | None = None,
+    hooks: Sequence[Callable[[StepInfo], None]] = (),
+    progress: bool = True,
+) -> TrainResult:
+    """Train (or resume, when ``out_dir/last.pt`` exists) and return where the run ended.
+
+    ``train_data``/``valid_data`` replace ``config.data.train``/``valid`` specs: any Dataset of
+    ``(mixture (T,), sources (C, T))`` items. Under torchrun each process calls this; only rank 0
+    writes files. ``hooks`` run after every optimiser step (tests use them to interrupt a run).
+    """
+    out_dir = Path(out_dir)
+    wants_cuda = device == "cuda" or (device == "auto" and torch.cuda.is_available())
+    dist_info = setup(wants_cuda)
+    try:
+        return _train(config, out_dir, resolve_device(device, dist_info), dist_info, train_data, valid_data,
+                      hooks, progress)
+    finally:
+        teardown(dist_info)
+
+
+def _train(
+    config: TrainConfig,
+    out_dir: Path,
+    device: torch.device,
+    dist_info: DistInfo,
+    train_data: Dataset | None,
+    valid_data: Dataset | None,
+    hooks: Sequence[Callable[[StepInfo], None]],
+    progress: bool,
+) -> TrainResult:
+    from speechsep.registry import build
+
+    main = dist_info.is_main
+    torch.manual_seed(config.seed)
+    model = build(config.model.name, **config.model.overrides).to(device)
+    sr = model.sample_rate
+
+    train_set = CroppedExamples(
+        open_examples(train_data if train_data is not None else config.data.train, sample_rate=sr, train=True,
+                      seed=config.seed),
+        round(config.data.segment_seconds * sr), config.seed,
+    )
+    valid_len = config.data.valid_segment_seconds
+    valid_base = open_examples(valid_data if valid_data is not None else config.data.valid, sample_rate=sr,
+                               train=False, seed=config.seed)
+    if config.data.valid_max_examples is not None:
+        valid_base = torch.utils.data.Subset(valid_base, range(min(config.data.valid_max_examples, len(valid_base))))
+    valid_set = CroppedExamples(valid_base, None if valid_len is None else round(valid_len * sr), config.seed)
+    valid_loader = make_loader(
+        valid_set,
+        EpochSampler(len(valid_set), seed=config.seed, epoch=0, shuffle=False, rank=dist_info.rank,
+                     world=dist_info.world, even=False),
+        batch_size=1 if valid_len is None else config.data.batch_size,  # whole utterances differ in length
+        num_workers=config.data.num_workers,
+        drop_last=False,
+    )
+    steps_per_epoch = _steps_in_epoch(len(train_set), config, dist_info)
+
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.optim.lr, weight_decay=config.optim.weight_decay)
+    scheduler = EpochScheduler(optimizer, rules_for(config.schedule))
+    epoch, batch_in_epoch, step = 0, 0, 0
+
+    last_path, best_path = out_dir / "last.pt", out_dir / "best.pt"
+    runlog = RunLog(out_dir, enabled=main, tensorboard=config.tensorboard)
+    if last_path.exists():
+        payload = read_checkpoint(last_path, map_location="cpu")
+        _warn_config_changes(payload.get("extra", {}).get("train_config"), config)
+        model.load_state_dict(payload["state_dict"])
+        optimizer.load_state_dict(payload["optimizer"])
+        scheduler.load_state_dict(payload["scheduler"])
+        epoch, step = int(payload["epoch"]), int(payload["step"])
+        batch_in_epoch = int(payload["extra"]["batch_in_epoch"])
+        set_rng_state(payload["rng"])
+        runlog.resume(step)
+        if payload["extra"].get("early_stopped") or epoch >= config.max_epochs:
+            reason = "early_stop" if payload["extra"].get("early_stopped") else "max_epochs"
+            log.info("%s: already finished (%s)", out_dir, reason)
+            return TrainResult(out_dir, epoch, step, scheduler.best, reason)
+        if main:
+            log.info("resuming %s at epoch %d, batch %d, step %d", out_dir, epoch, batch_in_epoch, step)
+        runlog.write({"kind": "event", "event": "resume", "step": step, "epoch": epoch})
+    elif main:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        save_yaml(config, out_dir / "config.yaml")
+        runlog.resume(0)  # a run killed before its first checkpoint starts over: drop its records
+        runlog.write({"kind": "event", "event": "start", "step": 0, "epoch": 0, "world": dist_info.world,
+                      "device": str(device), "model": config.model.name})
+
+    objective: nn.Module = Objective(model, config.loss.name, config.loss.pit)
+    if dist_info.enabled:
+        objective = nn.parallel.DistributedDataParallel(
+            objective, device_ids=[device.index] if device.type == "cuda" else None
+        )
+
+    def checkpoint(path: Path, *, rng: dict[str, Any] | None = None, early_stopped: bool = False) -> None:
+        if not main:
+            return
+        saved = rng_state()
+        if rng is not None:
+            set_rng_state(rng)  # the state as of the last finished step, not mid-step
+        try:
+            save_checkpoint(path, model, optimizer=optimizer, scheduler=scheduler, step=step, epoch=epoch,
+                            extra={"train_config": to_dict(config), "batch_in_epoch": batch_in_epoch,
+                                   "best_si_sdr": scheduler.best, "world": dist_info.world,
+                                   "early_stopped": early_stopped})
+        finally:
+            set_rng_state(saved)
+
+    stopped = "max_epochs"
+    model.train()
+    previous_sigterm = _sigterm_as_interrupt()
+    try:
+        while epoch < config.max_epochs:
+            sampler = EpochSampler(len(train_set), seed=config.seed, epoch=epoch, rank=dist_info.rank,
+                                   world=dist_info.world, start=batch_in_epoch * config.data.batch_size)
+            loader = make_loader(train_set, sampler, config.data.batch_size, config.data.num_workers)
+            bar = _progress_bar(main and progress, steps_per_epoch, batch_in_epoch, epoch)
+            window = {"loss": 0.0, "n": 0, "wait": 0.0, "busy": 0.0}
+            after_step_rng = rng_state()
+            batches = iter(loader)
+            try:
+                while batch_in_epoch < steps_per_epoch:
+                    t0 = time.perf_counter()
+                    mix, ref = next(batches)
+                    mix, ref = mix.to(device, non_blocking=True), ref.to(device, non_blocking=True)
+                    t1 = time.perf_counter()
+                    with _autocast(device):
+                        loss = objective(mix, ref).mean()
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), config.optim.clip)
+                    if torch.isfinite(grad_norm):
+                        optimizer.step()
+                    else:
+                        log.warning("step %d: non-finite gradient norm; update skipped", step + 1)
+                    loss_value = float(loss.detach())
+                    t2 = time.perf_counter()
+                    step += 1
+                    batch_in_epoch += 1
+                    after_step_rng = rng_state()
+                    window["loss"] += loss_value
+                    window["n"] += 1
+                    window["wait"] += t1 - t0
+                    window["busy"] += t2 - t1
+                    if bar is not None:
+                        bar.update(1)
+                        bar.set_postfix(loss=f"{loss_value:.3f}", lr=f"{scheduler.lr:.2e}")
+                    if step % config.log_every == 0:
+                        runlog.write(_train_record(step, epoch, window, scheduler.lr, float(grad_norm)))
+                        window = {"loss": 0.0, "n": 0, "wait": 0.0, "busy": 0.0}
+                    if config.checkpoint_every and step % config.checkpoint_every == 0:
+                        checkpoint(last_path)
+                    for hook in hooks:
+                        hook(StepInfo(step, epoch, batch_in_epoch, loss_value))
+                    if config.max_steps is not None and step >= config.max_steps:
+                        raise _Interrupted("max_steps")
+            except (KeyboardInterrupt, _Interrupted) as stop:
+                # Save the position after the last finished step, so rerunning resumes exactly there.
+                reason = "max_steps" if isinstance(stop, _Interrupted) else "interrupted"
+                if batch_in_epoch < steps_per_epoch or reason == "interrupted":
+                    checkpoint(last_path, rng=after_step_rng)
+                    runlog.write({"kind": "event", "event": reason, "step": step, "epoch": epoch})
+                    if reason == "interrupted":
+                        raise
+                    stopped = reason
+                    break
+            finally:
+                if bar is not None:
+                    bar.close()
+                del batches
+            if window["n"]:
+                runlog.write(_train_record(step, epoch, window, scheduler.lr, None))
+
+            metrics = validate(model, valid_loader, device, dist_info)
+            should_stop = scheduler.step(metrics["si_sdr"])
+            epoch, batch_in_epoch = epoch + 1, 0
+            runlog.write({"kind": "valid", "step": step, "epoch": epoch, **metrics, "lr": scheduler.lr,
+                          "best": scheduler.is_best()})
+            if main:
+                log.info("epoch %d: valid SI-SDR %.2f dB (SI-SDRi %.2f)%s", epoch, metrics["si_sdr"],
+                         metrics["si_sdri"], " new best" if scheduler.is_best() else "")
+            hit_max_steps = config.max_steps is not None and step >= config.max_steps
+            if should_stop:
+                stopped = "early_stop"
+            elif hit_max_steps and epoch < config.max_epochs:
+                stopped = "max_steps"
+            if scheduler.is_best():
+                checkpoint(best_path, early_stopped=should_stop)
+            checkpoint(last_path, early_stopped=should_stop)
+            runlog.plot(force=False)
+            if should_stop or hit_max_steps:
+                break
+        barrier(dist_info)
+        runlog.write({"kind": "event", "event": "stop", "reason": stopped, "step": step, "epoch": epoch})
+        runlog.plot()
+        return TrainResult(out_dir, epoch, step, scheduler.best, stopped)
+    finally:
+        if previous_sigterm is not None:
+            signal.signal(signal.SIGTERM, previous_sigterm)
+        runlog.close()
+
+
+def _train_record(step: int, epoch: int, window: dict[str, float], lr: float, grad_norm: float | None) -> dict[str, Any]:
+    total = window["wait"] + window["busy"]
+    return {
+        "kind": "train",
+        "step": step,
+        "epoch": epoch,
+        "loss": window["loss"] / max(window["n"], 1),
+        "lr": lr,
+        "grad_norm": grad_norm,
+        "step_seconds": total / max(window["n"], 1),
+        "data_wait_fraction": window["wait"] / total if total > 0 else 0.0,
+    }
+
+
+def _progress_bar(enabled: bool, total: int, initial: int, epoch: int):
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+
+    # tqdm shows the rate (it/s) and the ETA of the epoch; the loss goes in the postfix.
+    return tqdm(total=total, initial=initial, desc=f"epoch {epoch + 1}", unit="step", dynamic_ncols=True, leave=False)
+
+
+def _sigterm_as_interrupt():
+    """torchrun and schedulers stop a job with SIGTERM: treat it like Ctrl-C, so last.pt is saved."""
+
+    def handler(signum, frame):  # noqa: ARG001
+        raise KeyboardInterrupt
+
+    try:
+        return signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread
+        return None
+
+
+_RESUMABLE_CHANGES = {"max_epochs", "max_steps", "log_every", "tensorboard", "checkpoint_every", "description"}
+
+
+def _warn_config_changes(saved: dict[str, Any] | None, config: TrainConfig) -> None:
+    if saved is None:
+        return
+    current = to_dict(config)
+    changed = sorted(k for k in set(saved) | set(current) if saved.get(k) != current.get(k))
+    risky = [k for k in changed if k not in _RESUMABLE_CHANGES and not (k == "data" and _only_workers(saved, current))]
+    if risky:
+        log.warning("resuming with a config that differs from the run's in %s; the result will not match "
+                    "an uninterrupted run", risky)
+
+
+def _only_workers(saved: dict[str, Any], current: dict[str, Any]) -> bool:
+    a, b = dict(saved.get("data", {})), dict(current.get("data", {}))
+    a.pop("num_workers", None)
+    b.pop("num_workers", None)
+    return a == b
+

@@ -1,0 +1,44 @@
+import pytest
+import yaml
+
+from speechsep.config import ConfigError
+from speechsep.train.config import TrainConfig, load_train_config
+from speechsep.train.recipes import (
+    CORPORA,
+    RECIPE_DIR,
+    list_recipes,
+    recipe_models,
+    render_recipe,
+    resolve_recipe,
+)
+
+
+def test_every_shipped_recipe_loads_and_states_its_target():
+    names = list_recipes()
+    assert len(names) == len(CORPORA) * len(recipe_models())
+    for name in names:
+        path = resolve_recipe(name)
+        cfg = load_train_config(path)
+        assert isinstance(cfg, TrainConfig)
+        assert cfg.data.target in ("reverberant", "dry")
+        assert f"Target: {cfg.data.target}" in path.read_text().splitlines()[1]
+        assert cfg.schedule.kind == ("iterative" if cfg.model.name.startswith("iter-") else "tfacm")
+
+
+def test_shipped_recipes_match_the_generator():
+    for corpus in CORPORA:
+        for model in recipe_models():
+            assert (RECIPE_DIR / corpus.name / f"{model}.yaml").read_text() == render_recipe(model, corpus)
+
+
+def test_overrides_including_model_overrides(tmp_path):
+    path = tmp_path / "r.yaml"
+    path.write_text(yaml.safe_dump({"model": {"name": "skim", "overrides": {"num_sources": 2}}, "max_epochs": 3}))
+    cfg = load_train_config(path, ["optim.lr=5e-4", "model.overrides.sample_rate=16000", "schedule.kind=tfacm"])
+    assert cfg.optim.lr == 5e-4 and cfg.schedule.kind == "tfacm" and cfg.max_epochs == 3
+    assert cfg.model.overrides == {"num_sources": 2, "sample_rate": 16000}
+    with pytest.raises(ConfigError, match="lrr"):
+        load_train_config(path, ["optim.lrr=1"])
+    path.write_text(yaml.safe_dump({"optim": {"lr": 1e-3, "momentum": 0.9}}))
+    with pytest.raises(ConfigError, match="momentum"):
+        load_train_config(path)

@@ -1,0 +1,91 @@
+import dataclasses
+import json
+
+import pytest
+import torch
+from train_fixtures import ToneMixtures, tiny_config
+
+from speechsep.checkpoint import load_model, read_checkpoint
+from speechsep.train import StepInfo, train
+from speechsep.train.config import ModelSpec
+
+
+def _weights(path):
+    return read_checkpoint(path)["state_dict"]
+
+
+def _assert_identical(a, b):
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+@pytest.mark.slow
+def test_tiny_model_overfits_one_batch(tmp_path):
+    data = ToneMixtures(4, length=2000)
+    cfg = tiny_config(
+        model=ModelSpec("test-tiny-mask", {"channels": 32, "kernel": 16}),
+        max_epochs=30, steps_per_epoch=1,
+    )
+    cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, segment_seconds=0.25, valid_segment_seconds=0.25),
+                              optim=dataclasses.replace(cfg.optim, lr=1e-2))
+    result = train(cfg, tmp_path / "run", device="cpu", train_data=data, valid_data=data, progress=False)
+    records = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    valid = [r["si_sdr"] for r in records if r["kind"] == "valid"]
+    assert result.epoch == 30 and len(valid) == 30
+    assert max(valid) - valid[0] >= 10.0, valid
+    assert (tmp_path / "run" / "best.pt").exists() and (tmp_path / "run" / "curves.png").stat().st_size > 0
+    model = load_model(tmp_path / "run" / "best.pt")
+    assert model.family == "test-tiny-mask"
+
+
+def test_interrupted_and_resumed_equals_uninterrupted(tmp_path):
+    data, valid = ToneMixtures(12), ToneMixtures(2, seed=1)
+    cfg = tiny_config(max_epochs=2)  # 3 steps an epoch: 6 steps
+    cfg = dataclasses.replace(cfg, model=ModelSpec("test-tiny-mask", {"channels": 16, "kernel": 16, "dropout": 0.2}))
+    whole = train(cfg, tmp_path / "whole", device="cpu", train_data=data, valid_data=valid, progress=False)
+    assert whole.step == 6 and whole.epoch == 2
+
+    def stop_at(step):
+        def hook(info: StepInfo):
+            if info.step == step:
+                raise KeyboardInterrupt
+        return hook
+
+    # Ctrl-C in the middle of epoch 2: last.pt is written at the last finished step.
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, tmp_path / "cut", device="cpu", train_data=data, valid_data=valid, hooks=[stop_at(4)], progress=False)
+    payload = read_checkpoint(tmp_path / "cut" / "last.pt")
+    assert payload["step"] == 4 and payload["epoch"] == 1 and payload["extra"]["batch_in_epoch"] == 1
+    resumed = train(cfg, tmp_path / "cut", device="cpu", train_data=data, valid_data=valid, progress=False)
+    assert resumed.step == 6
+    _assert_identical(_weights(tmp_path / "whole" / "last.pt"), _weights(tmp_path / "cut" / "last.pt"))
+    # The resumed log holds each step once.
+    steps = [json.loads(x)["step"] for x in (tmp_path / "cut" / "log.jsonl").read_text().splitlines()
+             if json.loads(x)["kind"] == "train"]
+    assert steps == list(range(1, 7)), steps
+
+    # A hard crash (no handler runs) after step 5 resumes from the periodic checkpoint at step 4.
+    cfg_ck = dataclasses.replace(cfg, checkpoint_every=2)
+
+    def crash(info: StepInfo):
+        if info.step == 5:
+            raise RuntimeError("simulated crash")
+
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        train(cfg_ck, tmp_path / "crash", device="cpu", train_data=data, valid_data=valid, hooks=[crash], progress=False)
+    assert read_checkpoint(tmp_path / "crash" / "last.pt")["step"] == 4
+    train(cfg_ck, tmp_path / "crash", device="cpu", train_data=data, valid_data=valid, progress=False)
+    _assert_identical(_weights(tmp_path / "whole" / "last.pt"), _weights(tmp_path / "crash" / "last.pt"))
+
+
+def test_max_steps_pauses_and_rerun_on_finished_run_is_a_no_op(tmp_path):
+    data, valid = ToneMixtures(8), ToneMixtures(2, seed=1)
+    cfg = tiny_config(max_epochs=3, max_steps=3)  # 2 steps an epoch
+    first = train(cfg, tmp_path / "run", device="cpu", train_data=data, valid_data=valid, progress=False)
+    assert first.stopped == "max_steps" and first.step == 3
+    done = train(dataclasses.replace(cfg, max_steps=None), tmp_path / "run", device="cpu", train_data=data,
+                 valid_data=valid, progress=False)
+    assert done.step == 6 and done.epoch == 3 and done.stopped == "max_epochs"
+    again = train(cfg, tmp_path / "run", device="cpu", train_data=data, valid_data=valid, progress=False)
+    assert again.step == 6 and again.stopped == "max_epochs"
