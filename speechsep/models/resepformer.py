@@ -87,35 +87,34 @@ class TransformerStack(nn.Module):
         self.layers = nn.ModuleList(_CausalTransformerLayer(dim, heads, ffn, window) for _ in range(num_layers))
         self.norm = nn.LayerNorm(dim)
 
-    def init_state(self, rows: int, *, device=None, dtype=torch.float32) -> KVCache:
-        """Caches of all layers stacked: keys/values ``(layers, R*E, window-1, D/E)``, valid ``(layers,)``."""
-        caches = [layer.init_state(rows, device=device, dtype=dtype) for layer in self.layers]
-        return KVCache(*(torch.stack(parts) for parts in zip(*caches, strict=True)))
+    def init_state(self, rows: int, *, device=None, dtype=torch.float32) -> tuple[KVCache, ...]:
+        """One key/value cache per layer (each bounded by the layer's window)."""
+        return tuple(layer.init_state(rows, device=device, dtype=dtype) for layer in self.layers)
 
-    def forward(self, x: torch.Tensor, positions: torch.Tensor, cache: KVCache | None = None
-                ) -> tuple[torch.Tensor, KVCache]:
+    def forward(self, x: torch.Tensor, positions: torch.Tensor, cache: tuple[KVCache, ...] | None = None
+                ) -> tuple[torch.Tensor, tuple[KVCache, ...]]:
         if cache is None:
             cache = self.init_state(x.shape[0], device=x.device, dtype=x.dtype)
         z = x + _sinusoid(positions, self.dim).to(x.dtype)
         new = []
-        for i, layer in enumerate(self.layers):
-            z, c = layer(z, KVCache(cache.keys[i], cache.values[i], cache.valid[i]))
+        for layer, layer_cache in zip(self.layers, cache, strict=True):
+            z, c = layer(z, layer_cache)
             new.append(c)
-        return x + self.norm(z), KVCache(*(torch.stack(parts) for parts in zip(*new, strict=True)))
+        return x + self.norm(z), tuple(new)
 
 
 class ReSepFormerState(NamedTuple):
     """Streaming state of :class:`ReSepFormerCore` (L = blocks).
 
-    intra: per block, the stacked key/value caches of the intra layers inside the current segment.
-    memory: per block but the last, the stacked caches of the memory layers over past segments.
+    intra: per block, the key/value caches of its intra layers inside the current segment.
+    memory: per block but the last, the caches of its memory layers over past segments.
     seg_sum: ``(L-1, B, N)`` running sum of each block's intra output over the current segment.
     pending: ``(L-1, B, N)`` memory output of the previous segment, added to the current one.
     frames: 0-d int64, frames consumed so far.
     """
 
-    intra: tuple[KVCache, ...]
-    memory: tuple[KVCache, ...]
+    intra: tuple[tuple[KVCache, ...], ...]
+    memory: tuple[tuple[KVCache, ...], ...]
     seg_sum: torch.Tensor
     pending: torch.Tensor
     frames: torch.Tensor
@@ -172,7 +171,7 @@ class ReSepFormerCore(nn.Module):
             r, j = t % size, t // size
             run = min(size - r, frames - pos)
             if r == 0:  # a new segment: its intra attention starts from an empty cache
-                intra_caches = [c._replace(valid=torch.zeros_like(c.valid)) for c in intra_caches]
+                intra_caches = [tuple(c._replace(valid=0) for c in caches) for caches in intra_caches]
                 seg_sum.zero_()
             z = x[:, pos:pos + run]
             inside = torch.arange(r, r + run, device=x.device)

@@ -311,3 +311,11 @@ _preset(
     embed_dim=8, num_blocks=2, hidden_size=8, subband_width=4, segment_ms=40.0, tlocal_kernel=3,
     qk_dim=16, attention_window_ms=200.0, gate_kernel=2,
 )
+_preset(
+    "tfacm-lite",
+    "lighter TFACM trained for the bundled causal model on 2 CPU cores: 16 ms window / 8 ms hop (65 bins, "
+    "125 frames a second instead of 1,000), N=32, B=2, H=32, 4 heads, 64 ms segments, 1 s attention window",
+    tags=("bundled",),
+    window_ms=16.0, hop_ms=8.0, embed_dim=32, num_blocks=2, hidden_size=32, num_heads=4, subband_width=4,
+    segment_ms=64.0, tlocal_kernel=4,
+)

@@ -106,17 +106,23 @@ def test_stream_equals_offline(name, chunk):
 def test_state_is_constant_and_step_is_pure(name):
     model = _model(name)
     params = {k: v.clone() for k, v in model.state_dict().items()}
+    nxt = torch.randn(2, 120)
     with torch.no_grad():
         state = model.init_state(2)
         _, state = model.step(torch.randn(2, 57), state)
-        before = [t.clone() for t in _tensors(state)]
-        # same total length modulo the hops, so sample buffers are equally full
-        _, after_short = model.step(torch.randn(2, 120), state)
-        _, after_long = model.step(torch.randn(2, 2000), state)
-    # the state passed in is left as it was, the module too
-    assert all(torch.equal(a, b) for a, b in zip(before, _tensors(state), strict=True))
+        first, _ = model.step(nxt, state)
+        # a longer stream in the same chunks: the state never holds more values than early on
+        # (attention caches keep slack and are compacted when it runs out, so sizes cycle)
+        sizes, running = [], state
+        for _ in range(40):
+            _, running = model.step(torch.randn(2, 120), running)
+            sizes.append(_state_numel(running))
+        # the state passed in still means what it meant: stepping it again repeats the first answer
+        # (attention caches may share a buffer between states, so compare behaviour, not storage)
+        again, _ = model.step(nxt, state)
+    torch.testing.assert_close(again, first, atol=0, rtol=0)
     assert all(torch.equal(v, model.state_dict()[k]) for k, v in params.items())
-    assert _state_numel(after_short) == _state_numel(after_long)
+    assert max(sizes[20:]) <= max(sizes[:20])
 
 
 @pytest.mark.parametrize("name", TINY)
