@@ -7,7 +7,7 @@ STAMP := $(VENV)/.setup-stamp
 TORCH_VERSION ?= 2.13.0
 export OMP_NUM_THREADS ?= 2
 
-.PHONY: setup test lint demo bench clean
+.PHONY: setup browser test lint demo bench clean
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -20,7 +20,12 @@ $(STAMP): pyproject.toml Makefile
 
 setup: $(STAMP)
 
-test: setup
+# The browser tests drive Debian's chromium through chromidriver; the script installs both with
+# apt when they are missing (root or sudo). Without them those tests skip and say why.
+browser:
+	sh scripts/install-browser.sh || echo "make: could not install chromium: the browser tests will be skipped"
+
+test: setup browser
 	$(PY) -m pytest -q tests
 
 lint: setup

@@ -82,3 +82,18 @@ def test_write_is_atomic_and_refuses_nan(tmp_path):
         write_audio(path, np.array([0.0, np.inf], np.float32), 16000)
     assert path.read_bytes() == before  # the good file is untouched
     assert [p.name for p in tmp_path.iterdir()] == ["out.wav"]  # no temp files left behind
+
+
+def test_atomic_writes_get_umask_permissions_not_0600(tmp_path):
+    import os
+    import stat
+
+    from speechsep.utils import atomic_path
+
+    old = os.umask(0o022)
+    try:
+        with atomic_path(tmp_path / "f.txt") as tmp:
+            tmp.write_text("x")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "f.txt").stat().st_mode) == 0o644

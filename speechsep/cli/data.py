@@ -45,6 +45,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     check = sub.add_parser("check", help="open a dataset spec, report its size and every unreadable file")
     check.add_argument("spec")
     check.add_argument("--sample-rate", type=int, default=8000)
+    check.add_argument("--throughput", type=int, metavar="N", default=0,
+                       help="also time reading N items in one process: mixtures per second per loader worker "
+                            "(for dynamic mixing, what one worker can feed a training step)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -89,5 +92,12 @@ def run(args: argparse.Namespace) -> int:
                 return 1
         mix, sources = dataset[0]
         print(f"first item: mixture {tuple(mix.shape)}, sources {tuple(sources.shape)}")
+        if args.throughput > 0:
+            count = min(args.throughput, len(dataset))
+            t0 = time.perf_counter()
+            seconds = sum(dataset[i][0].shape[-1] for i in range(count)) / args.sample_rate
+            took = time.perf_counter() - t0
+            print(f"throughput: {count} mixtures ({seconds:.0f} s of audio) in {took:.2f} s = "
+                  f"{count / took:.1f} mixtures/s per worker")
     print(f"({time.time() - start:.1f} s)")
     return 0

@@ -17,8 +17,8 @@ def run(args: argparse.Namespace) -> int:
 
     if not bundled_models():
         print(
-            "speechsep demo: not available yet: no trained model is bundled in speechsep/pretrained/ "
-            "and no example in speechsep/examples/ (they land with the bundled-models issue)."
+            "speechsep demo: no trained model is bundled in speechsep/pretrained/ "
+            "(train one: see README, Bundled models)."
         )
         return 1
     from speechsep.inference.demo import run_demo

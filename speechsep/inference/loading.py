@@ -1,17 +1,24 @@
-"""Find a model by checkpoint path or bundled name."""
+"""Find a model by checkpoint path, bundled name or registry preset."""
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
 from speechsep.checkpoint import CheckpointError, load_model
 from speechsep.models.base import SeparationModel
 
-__all__ = ["load_any", "bundled_models", "PRETRAINED_DIR"]
+__all__ = ["load_any", "bundled_models", "default_bundled", "set_default_bundled", "resolve_model", "default_causal_model_name", "PRETRAINED_DIR",
+           "DEFAULT_CAUSAL_MODEL"]
+
+log = logging.getLogger(__name__)
 
 #: bundled trained models live in the package: speechsep/pretrained/<name>/{model.pt,card.md,card.json}
 PRETRAINED_DIR = Path(__file__).resolve().parent.parent / "pretrained"
+
+#: the bundled model live separation uses when none is named (trained by recipes/bundled/tfacm-lite.yaml)
+DEFAULT_CAUSAL_MODEL = "tfacm-lite"
 
 
 def bundled_models() -> dict[str, Path]:
@@ -34,3 +41,60 @@ def load_any(path_or_name: str | os.PathLike, map_location: str = "cpu") -> Sepa
         f"{path_or_name}: neither a checkpoint file, a run folder with best.pt, nor a bundled model "
         f"(bundled: {', '.join(bundled) or 'none'})"
     )
+
+
+def default_causal_model_name() -> str:
+    """The bundled model live separation uses: ``DEFAULT_CAUSAL_MODEL`` when shipped (causal by
+    construction), else the first bundled model that can stream. Raises :class:`CheckpointError`
+    naming the missing file."""
+    bundled = bundled_models()
+    if DEFAULT_CAUSAL_MODEL in bundled:
+        return DEFAULT_CAUSAL_MODEL
+    for name, path in bundled.items():
+        if load_model(path).is_causal:
+            return name
+    expected = PRETRAINED_DIR / DEFAULT_CAUSAL_MODEL / "model.pt"
+    raise CheckpointError(
+        f"no bundled causal model: {expected} is missing (bundled: {', '.join(bundled) or 'none'}; none of them "
+        "causal). Pass --model with a causal checkpoint or training run folder, or a preset name such as "
+        f"{DEFAULT_CAUSAL_MODEL} (random weights: timing only)"
+    )
+
+
+def resolve_model(name_or_path: str | os.PathLike | None, *, map_location: str = "cpu") -> SeparationModel:
+    """The model a command line names, in eval mode.
+
+    In order: ``None`` -> the bundled causal model (:func:`default_causal_model_name`); a checkpoint file, run folder or bundled name
+    -> trained weights; a registry preset name -> that architecture with random weights (seeded by
+    the caller's torch RNG; a warning says the audio will not be separated, only timed).
+    """
+    from speechsep.registry import build, get_preset
+
+    spec = default_causal_model_name() if name_or_path is None else str(name_or_path)
+    if Path(spec).exists() or spec in bundled_models():
+        return load_any(spec, map_location).eval()
+    try:
+        get_preset(spec)
+    except KeyError:
+        raise CheckpointError(
+            f"{spec}: not a checkpoint file, a run folder with best.pt, a bundled model "
+            f"(bundled: {', '.join(bundled_models()) or 'none'}) or a registry preset"
+        ) from None
+    log.warning("%s is an untrained registry preset: its weights are random (timing only, no separation)", spec)
+    return build(spec).to(map_location).eval()
+
+
+def default_bundled() -> str | None:
+    """The bundled model named in ``pretrained/DEFAULT`` if it exists, else the first bundled, else None."""
+    bundled = bundled_models()
+    marker = PRETRAINED_DIR / "DEFAULT"
+    if marker.is_file() and marker.read_text().strip() in bundled:
+        return marker.read_text().strip()
+    return next(iter(bundled), None)
+
+
+def set_default_bundled(name: str) -> None:
+    """Make ``name`` the model ``speechsep separate`` and ``make demo`` use without ``--model``."""
+    if name not in bundled_models():
+        raise ValueError(f"{name}: not a bundled model (bundled: {', '.join(bundled_models()) or 'none'})")
+    (PRETRAINED_DIR / "DEFAULT").write_text(name + "\n")

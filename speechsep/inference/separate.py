@@ -20,7 +20,7 @@ import soundfile as sf
 import torch
 
 from speechsep.audio import AudioError, ChannelPolicy, read_audio, resample, write_audio
-from speechsep.inference.loading import bundled_models, load_any
+from speechsep.inference.loading import default_bundled, load_any
 from speechsep.inference.segmenting import (
     DEFAULT_OVERLAP_SECONDS,
     DEFAULT_SEGMENT_SECONDS,
@@ -76,14 +76,14 @@ def resolve_device(device: str = "auto") -> torch.device:
 
 
 def default_model_name() -> str:
-    """The first bundled model, the one ``speechsep separate`` uses without ``--model``."""
-    bundled = bundled_models()
-    if not bundled:
+    """The default bundled model (``pretrained/DEFAULT``, else the first), used without ``--model``."""
+    name = default_bundled()
+    if name is None:
         raise ValueError(
             "no model given and none is bundled in speechsep/pretrained/: pass --model with a checkpoint "
             "file or a training run folder"
         )
-    return next(iter(bundled))
+    return name
 
 
 def load_for_inference(model: str | os.PathLike | None, device: str = "auto") -> SeparationModel:

@@ -1,0 +1,136 @@
+"""The models shipped in speechsep/pretrained/, the bundled example, and the bundling tool.
+
+The shipped weights are checked against their own model cards: each must still separate the bundled
+real example to within 0.5 dB of the SI-SNRi measured when it was bundled, so a broken weight file,
+a changed layer or a preprocessing change fails here.
+"""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from speechsep.checkpoint import save_checkpoint
+from speechsep.cli import main
+from speechsep.inference import loading
+from speechsep.inference.bundling import bundle_run, bundled_example, run_history, score_example
+
+#: what the package promises to ship (issue: a causal TFACM-family model and an iterative one)
+EXPECTED = {"tfacm-lite": "tfacm", "iterative-freq": "iterative"}
+
+
+def test_the_bundled_example_is_real_two_speaker_audio():
+    example = bundled_example()
+    mix, sr = sf.read(example.mixture)
+    refs = [sf.read(r)[0] for r in example.references]
+    assert sr == 8000 and len(refs) == 2 and 3.0 <= len(mix) / sr <= 10.0
+    assert all(r.shape == mix.shape for r in refs)
+    # the mixture is the two references plus noise: it correlates with each, and is not either one
+    for r in refs:
+        assert 0.1 < np.corrcoef(r, mix)[0, 1] < 0.99
+    assert "test" in example.description
+
+
+def test_the_promised_models_are_bundled_within_20_mb():
+    bundled = loading.bundled_models()
+    assert set(EXPECTED) <= set(bundled), f"missing bundled models: {set(EXPECTED) - set(bundled)}"
+    total = sum(p.stat().st_size for p in loading.PRETRAINED_DIR.rglob("*") if p.is_file())
+    assert total <= 20 * 2**20
+    assert loading.default_bundled() in bundled
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_bundled_model_still_scores_its_card_on_the_example(name):
+    path = loading.bundled_models()[name]
+    card = json.loads((path.parent / "card.json").read_text())
+    model = loading.load_any(name)
+    assert model.family == EXPECTED[name]
+    assert card["test"]["utterances"] >= 300 and "si_sdri" in card["test"]["summary"]
+    assert score_example(model) >= card["example"]["si_snri"] - 0.5
+
+
+def test_bundled_causal_model_streams_like_it_separates_offline():
+    model = loading.load_any("tfacm-lite")
+    assert model.is_causal
+    x = torch.from_numpy(sf.read(bundled_example().mixture, dtype="float32")[0][:4000])[None]
+    with torch.no_grad():
+        offline = model(x)
+        state, outs = model.init_state(1), []
+        for s in range(0, x.shape[-1] + model.latency, 128):
+            chunk = x[:, s:s + 128] if s < x.shape[-1] else x.new_zeros(1, 128)
+            out, state = model.step(chunk, state)
+            outs.append(out)
+    streamed = torch.cat(outs, -1)[..., model.latency:model.latency + x.shape[-1]]
+    assert (streamed - offline).abs().max() <= 1e-5 * offline.pow(2).mean().sqrt() * 10
+
+
+def test_demo_separates_the_example_and_says_where(tmp_path, capsys):
+    assert main(["demo", "-o", str(tmp_path / "demo")]) == 0
+    printed = capsys.readouterr().out
+    assert "SI-SNRi" in printed and str((tmp_path / "demo").resolve()) in printed
+    assert sorted(p.name for p in (tmp_path / "demo").iterdir()) == [
+        "mixture_s1.wav", "mixture_s2.wav", "mixture_spectrogram.png"]
+
+
+def _fake_run(tmp_path):
+    """A run folder as the trainer leaves it: best.pt, config.yaml, log.jsonl (a resumed run)."""
+    import speechsep
+
+    run = tmp_path / "run"
+    run.mkdir()
+    model = speechsep.build("tfacm-tiny", sample_rate=8000)
+    save_checkpoint(run / "best.pt", model, step=30, epoch=3,
+                    extra={"train_config": {"model": {"name": "tfacm-tiny"}, "data": {"train": "demo:X:train"}}})
+    (run / "config.yaml").write_text("model:\n  name: tfacm-tiny\n")
+    records = [{"kind": "train", "step": 10, "epoch": 0, "loss": 1.0, "step_seconds": 2.0},
+               {"kind": "train", "step": 20, "epoch": 1, "loss": 0.5, "step_seconds": 4.0},
+               {"kind": "event", "event": "resume", "step": 20, "epoch": 1},
+               {"kind": "train", "step": 20, "epoch": 1, "loss": 0.5, "step_seconds": 9.0},
+               {"kind": "train", "step": 30, "epoch": 2, "loss": 0.4, "step_seconds": 1.0},
+               {"kind": "valid", "step": 30, "epoch": 3, "si_sdr": 1.5}]
+    (run / "log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    return run
+
+
+def _folder_dataset(tmp_path, n=2, sr=8000):
+    rng = np.random.default_rng(0)
+    for folder in ("mix", "s1", "s2"):
+        (tmp_path / folder).mkdir()
+    for i in range(n):
+        s = 0.1 * rng.standard_normal((2, sr))
+        sf.write(tmp_path / "s1" / f"u{i}.wav", s[0], sr)
+        sf.write(tmp_path / "s2" / f"u{i}.wav", s[1], sr)
+        sf.write(tmp_path / "mix" / f"u{i}.wav", s.sum(0), sr)
+    return f"folder:{tmp_path / 'mix'}:{tmp_path / 's1'},{tmp_path / 's2'}"
+
+
+def test_run_history_counts_steps_once_across_a_resume(tmp_path):
+    history = run_history(_fake_run(tmp_path))
+    assert history["steps"] == 30 and history["epochs"] == 3 and history["best_valid_si_sdr"] == 1.5
+    assert history["train_step_hours"] == pytest.approx((10 * 2.0 + 10 * 4.0 + 10 * 1.0) / 3600)
+
+
+def test_bundle_writes_a_loadable_weights_only_model_and_a_measured_card(tmp_path, monkeypatch):
+    monkeypatch.setattr(loading, "PRETRAINED_DIR", tmp_path / "pretrained")
+    run = _fake_run(tmp_path)
+    out = bundle_run(run, "tiny", _folder_dataset(tmp_path), dest=tmp_path / "pretrained")
+    card = json.loads((out / "card.json").read_text())
+    assert card["preset"] == "tfacm-tiny" and card["causal"] is True and card["test"]["utterances"] == 2
+    assert card["training"]["steps"] == 30 and "tfacm-tiny" in card["training"]["config_yaml"]
+    payload = torch.load(out / "model.pt", weights_only=False)
+    assert "optimizer" not in payload and "rng" not in payload
+    assert loading.bundled_models() == {"tiny": out / "model.pt"}
+    assert np.isfinite(card["example"]["si_snri"])
+    assert "| si_sdri |" in (out / "card.md").read_text()
+
+
+def test_bundle_without_a_checkpoint_names_the_run_and_writes_nothing(tmp_path):
+    run = _fake_run(tmp_path)
+    (run / "best.pt").unlink()
+    with pytest.raises(Exception, match="no best.pt or last.pt"):
+        bundle_run(run, "tiny", "unused", dest=tmp_path / "pretrained")
+    assert not (tmp_path / "pretrained").exists()
+    shutil.rmtree(run)
