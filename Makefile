@@ -6,6 +6,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.setup-stamp
 TORCH_VERSION ?= 2.13.0
 export OMP_NUM_THREADS ?= 2
+# Spinning OpenMP workers make torch 5-20x slower when the 2 cores are shared (measured: BENCHMARKS.md)
+export OMP_WAIT_POLICY ?= PASSIVE
 
 .PHONY: setup browser test lint demo bench clean
 

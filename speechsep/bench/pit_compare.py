@@ -5,7 +5,7 @@
 Both losses run forward + backward on the same batch (default 16 x 2 x 32000, float32, 2 threads);
 we report the median of ``--repeats`` runs after ``--warmup`` runs. Asteroid is not a dependency: it
 runs in a throwaway virtual environment (cached under ``~/.cache/speechsep/anchor-venv``) holding
-the same torch version and asteroid installed with ``--no-deps``. Importing the ``asteroid`` package
+the same torch version and asteroid installed with ``--no-deps`` (:mod:`speechsep.bench.anchor_env`). Importing the ``asteroid`` package
 would pull in its models, lightning and hub code, so the child process registers empty parent
 packages and imports only the two loss modules being timed (``asteroid/losses/pit_wrapper.py`` and
 ``asteroid/losses/sdr.py``, unmodified); those need torch and scipy alone.
@@ -16,23 +16,22 @@ from __future__ import annotations
 import argparse
 import inspect
 import json
-import os
 import statistics
 import subprocess
 import sys
 import time
-import venv
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from speechsep.bench import timing
+from speechsep.bench.anchor_env import ANCHOR_VENV, ensure_anchor_venv
+from speechsep.bench.timing import run_times
 from speechsep.losses import PITLoss, pairwise_neg_si_sdr
 
-__all__ = ["make_inputs", "run_times", "time_ours", "time_asteroid", "ensure_anchor_venv", "main"]
+__all__ = ["make_inputs", "time_ours", "time_asteroid", "main"]
 
-ANCHOR_VENV = Path(os.environ.get("SPEECHSEP_CACHE", Path.home() / ".cache" / "speechsep")) / "anchor-venv"
 ASTEROID_VERSION = "0.7.0"
 
 
@@ -44,17 +43,6 @@ def make_inputs(batch: int, sources: int, samples: int, seed: int) -> tuple[torc
     return est, ref
 
 
-def run_times(fn: Callable[[], None], warmup: int, repeats: int) -> list[float]:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return times
-
-
 _CHILD = (
     """
 from __future__ import annotations
@@ -64,7 +52,7 @@ from pathlib import Path
 import torch
 """
     + inspect.getsource(make_inputs)
-    + inspect.getsource(run_times)
+    + timing.embeddable_source()
     + """
 args = json.loads(sys.argv[1])
 torch.set_num_threads(args["threads"])
@@ -88,26 +76,6 @@ times = run_times(step, args["warmup"], args["repeats"])
 print(json.dumps({"times": times, "loss": value, "torch": torch.__version__}))
 """
 )
-
-
-def _venv_python(path: Path) -> Path:
-    return path / ("Scripts" if os.name == "nt" else "bin") / "python"
-
-
-def ensure_anchor_venv(path: Path = ANCHOR_VENV, quiet: bool = True) -> Path:
-    """Create (once) a plain venv with our torch version and asteroid ``--no-deps``; return its python."""
-    python = _venv_python(path)
-    marker = path / ".speechsep-anchor-ready"
-    wanted = f"torch=={torch.__version__.split('+')[0]} asteroid=={ASTEROID_VERSION}"
-    if marker.exists() and marker.read_text() == wanted:
-        return python
-    venv.EnvBuilder(with_pip=True, clear=True).create(path)
-    pip = [str(python), "-m", "pip", "install"] + (["-q"] if quiet else [])
-    subprocess.run(pip + [f"torch=={torch.__version__.split('+')[0]}"], check=True)
-    # The two loss modules import torch, itertools and scipy only.
-    subprocess.run(pip + ["--no-deps", f"asteroid=={ASTEROID_VERSION}", "scipy", "numpy"], check=True)
-    marker.write_text(wanted)
-    return python
 
 
 def time_ours(batch: int, sources: int, samples: int, *, seed: int, warmup: int, repeats: int) -> dict[str, Any]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-from pathlib import Path
 
 NAME = "serve"
 HELP = "serve live separation over WebSocket with a browser page (and file upload) on 127.0.0.1"
@@ -14,25 +13,19 @@ log = logging.getLogger(__name__)
 
 
 def resolve_model(spec: str | None):
-    """A checkpoint file, run folder or bundled name (trained weights), else a registry preset name
-    (random weights: useful to try the server and to export, not to separate)."""
-    from speechsep.inference.loading import bundled_models
-    from speechsep.inference.separate import load_for_inference
+    """Kept for callers that import it from here (``speechsep export``); the logic lives in
+    :func:`speechsep.inference.loading.resolve_model`, shared by separate, stream, serve and export."""
+    from speechsep.inference.loading import resolve_model as resolve
 
-    if spec is None or Path(spec).exists() or spec in bundled_models():
-        return load_for_inference(spec, "cpu")
-    from speechsep.registry import build
-
-    log.warning("%s is a preset name, not a trained checkpoint: its weights are random", spec)
-    return build(spec).eval()
+    return resolve(spec)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from speechsep.serve.sessions import RESAMPLE_QUALITIES, ServeLimits
 
     d = ServeLimits()
-    parser.add_argument("--model", metavar="NAME|PATH", help="checkpoint, run folder, bundled model or preset "
-                        "name (default: the first bundled model)")
+    parser.add_argument("--model", metavar="NAME|PATH", help="checkpoint, run folder, bundled model, or a preset "
+                        "name (random weights: timing only); default: the bundled causal model (tfacm-lite)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
     parser.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     parser.add_argument("--max-sessions", type=int, default=d.max_sessions, help=f"concurrent live sessions (default {d.max_sessions})")
@@ -67,10 +60,16 @@ def run(args: argparse.Namespace) -> int:
         queue_frames=args.queue_frames,
         resample_quality=args.resample_quality,
     )
+    from speechsep.inference.loading import default_causal_model_name, resolve_model
+
     torch.set_num_threads(args.torch_threads)
-    model = resolve_model(args.model)
-    app = create_app(model, model_name=args.model or "", limits=limits, compute_threads=args.compute_threads)
-    print(f"speechsep serve: {args.model or 'bundled model'} ({model.num_sources} sources, {model.sample_rate} Hz, "
+    name = args.model or default_causal_model_name()
+    model = resolve_model(name)
+    if not model.is_causal:
+        log.warning("%s is not causal: live streaming is refused, only file upload (POST /api/separate) works",
+                    name)
+    app = create_app(model, model_name=name, limits=limits, compute_threads=args.compute_threads)
+    print(f"speechsep serve: {name} ({model.num_sources} sources, {model.sample_rate} Hz, "
           f"latency {model.latency_ms:.1f} ms) on http://{args.host}:{args.port}/")
     # A frame is at most max_frame_samples float32 plus its header: refuse larger messages before
     # they are buffered. Audio does not compress, so per-message deflate would only cost CPU.

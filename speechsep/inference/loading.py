@@ -9,8 +9,8 @@ from pathlib import Path
 from speechsep.checkpoint import CheckpointError, load_model
 from speechsep.models.base import SeparationModel
 
-__all__ = ["load_any", "bundled_models", "default_bundled", "set_default_bundled", "resolve_model", "default_causal_model_name", "PRETRAINED_DIR",
-           "DEFAULT_CAUSAL_MODEL"]
+__all__ = ["load_any", "bundled_models", "default_bundled", "set_default_bundled", "resolve_model",
+           "default_causal_model_name", "PRETRAINED_DIR", "DEFAULT_CAUSAL_MODEL"]
 
 log = logging.getLogger(__name__)
 
@@ -45,18 +45,19 @@ def load_any(path_or_name: str | os.PathLike, map_location: str = "cpu") -> Sepa
 
 def default_causal_model_name() -> str:
     """The bundled model live separation uses: ``DEFAULT_CAUSAL_MODEL`` when shipped (causal by
-    construction), else the first bundled model that can stream. Raises :class:`CheckpointError`
-    naming the missing file."""
+    construction), else the default bundled model (``pretrained/DEFAULT``) if it can stream, else the
+    first bundled model that can. Raises :class:`CheckpointError` naming the missing file."""
     bundled = bundled_models()
     if DEFAULT_CAUSAL_MODEL in bundled:
         return DEFAULT_CAUSAL_MODEL
-    for name, path in bundled.items():
-        if load_model(path).is_causal:
+    first = default_bundled()
+    for name in sorted(bundled, key=lambda n: n != first):  # the default first, then by name
+        if load_model(bundled[name]).is_causal:
             return name
     expected = PRETRAINED_DIR / DEFAULT_CAUSAL_MODEL / "model.pt"
+    shipped = f"bundled: {', '.join(bundled)}; none of them causal" if bundled else "nothing is bundled"
     raise CheckpointError(
-        f"no bundled causal model: {expected} is missing (bundled: {', '.join(bundled) or 'none'}; none of them "
-        "causal). Pass --model with a causal checkpoint or training run folder, or a preset name such as "
+        f"no bundled causal model: {expected} is missing ({shipped}). Pass --model with a causal checkpoint or training run folder, or a preset name such as "
         f"{DEFAULT_CAUSAL_MODEL} (random weights: timing only)"
     )
 
@@ -64,9 +65,10 @@ def default_causal_model_name() -> str:
 def resolve_model(name_or_path: str | os.PathLike | None, *, map_location: str = "cpu") -> SeparationModel:
     """The model a command line names, in eval mode.
 
-    In order: ``None`` -> the bundled causal model (:func:`default_causal_model_name`); a checkpoint file, run folder or bundled name
-    -> trained weights; a registry preset name -> that architecture with random weights (seeded by
-    the caller's torch RNG; a warning says the audio will not be separated, only timed).
+    In order: ``None`` -> the bundled causal model (:func:`default_causal_model_name`); a checkpoint
+    file, run folder or bundled name -> trained weights; a registry preset name -> that architecture
+    with random weights (seeded by the caller's torch RNG; a warning says the audio will not be
+    separated, only timed).
     """
     from speechsep.registry import build, get_preset
 

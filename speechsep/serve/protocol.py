@@ -28,9 +28,9 @@ A session is one WebSocket connection to ``/ws/separate``. All integers are litt
 
    Output sample ``i`` of every source lines up with input sample ``i``: the resamplers compensate
    their own delay, so the only lag is the model's ``latency`` (announced in ``ready``). ``m`` varies
-   (the resamplers emit in blocks; a frame may yield nothing). In all, a session returns as many
-   samples as it received, or one fewer when the rates' ratio is not whole (44.1 kHz <-> 8 kHz):
-   the round trip through the model's rate rounds down.
+   (the resamplers emit in blocks; a frame may yield nothing). In all, a session returns exactly as
+   many samples as it received: when the round trip through the model's rate rounds the length
+   (44.1 kHz <-> 8 kHz, or odd lengths), the last frame is cut or ends with a few zeros to match.
 5. The client may send ``{"type": "stop"}``: the server flushes the resamplers, sends the remaining
    separated samples, then ``{"type": "end", "stats": {...}}`` and closes.
 

@@ -132,7 +132,9 @@ class StreamProcessor:
         if self._in is not None:
             x = self._in.resample_chunk(x, last=last)
         if x.size:
-            with torch.no_grad():
+            # inference_mode rather than no_grad: it also skips version counting and view tracking,
+            # a per-op saving that adds up in a model made of many small ops
+            with torch.inference_mode():
                 out, state = self.model.step(torch.from_numpy(x)[None], self.state)
             self.state = state  # assigned only after a successful step
             y = out[0].numpy()  # (C, n)
@@ -140,6 +142,12 @@ class StreamProcessor:
             y = np.zeros((self.num_sources, 0), dtype=np.float32)
         if self._out is not None:
             y = self._out.resample_chunk(np.ascontiguousarray(y.T), last=last).T  # (m, C) -> (C, m)
+        if last:
+            # the round trip through a lower model rate rounds the length (by up to
+            # client_rate / model_rate samples either way): end with zeros, or cut the surplus, so a
+            # session returns exactly as many samples as it received
+            short = self.samples_in + samples.size - self.samples_out - y.shape[1]
+            y = np.pad(y, ((0, 0), (0, short))) if short > 0 else y[:, : max(0, y.shape[1] + short)]
         compute_ms = 1000.0 * (time.perf_counter() - t0)
         start = self.samples_out
         self.samples_in += samples.size
@@ -310,6 +318,7 @@ class _Session:
     async def _compute(self, proc: StreamProcessor) -> None:
         loop = asyncio.get_running_loop()
         last_stats = time.monotonic()
+        seq = 0  # the newest client frame computed so far (the final flush has no frame of its own)
         while True:
             batch = [await self.in_q.get()]
             while not self.in_q.empty() and batch[-1] is not _STOP:
@@ -317,7 +326,8 @@ class _Session:
             last = batch[-1] is _STOP
             frames = [b for b in batch if b is not _STOP]
             samples = np.concatenate([f[1] for f in frames]) if frames else np.zeros(0, np.float32)
-            seq = frames[-1][0] if frames else 0
+            if frames:
+                seq = frames[-1][0]
             out, start, compute_ms = await loop.run_in_executor(self.pool, functools.partial(proc.process, samples, last=last))
             self.stats.compute_s = proc.compute_s
             if out.shape[1]:

@@ -5,12 +5,24 @@ from __future__ import annotations
 import contextlib
 
 import pytest
+import torch
 from serve_testkit import ToyCausalSeparator, running_server, toy_model
 
 from speechsep.serve.app import create_app
 from speechsep.serve.sessions import ServeLimits
 
 __all__ = ["ToyCausalSeparator"]
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """One intra-op thread, as ``speechsep serve`` runs its steps (``--torch-threads 1``): a streaming step
+    is many small ops, and two OpenMP threads on a busy 2-core machine wait on each other (measured here:
+    a 2 s tfacm-lite forward took 14.6 s with 2 threads under load, 0.49 s with 1)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import socket
 import threading
 import time
 from typing import NamedTuple
@@ -24,6 +23,7 @@ import uvicorn
 from torch import nn
 
 from speechsep.models.base import ModelConfig, SeparationModel
+from speechsep.serve.loadtest import free_port
 from speechsep.utils import check_waveform_batch
 
 
@@ -129,27 +129,42 @@ def two_tone_mixture(sample_rate: int, seconds: float, seed: int = 0) -> np.ndar
     return (a + b + 0.01 * rng.standard_normal(t.size)).astype(np.float32)
 
 
-def offline_reference(model: SeparationModel, wav: np.ndarray, client_rate: int, quality: str = "LQ") -> np.ndarray:
-    """What a live session must return for ``wav``, computed in one piece: the whole input through
-    soxr's stream resampler, the model's offline forward delayed by its latency, and back.
-    ``(C, T)`` at ``client_rate``."""
+def _at_model_rate(separate, model: SeparationModel, wav: np.ndarray, client_rate: int, quality: str) -> np.ndarray:
+    """``separate (T',) -> (C, T')`` applied at the model's rate, with the whole input through soxr's
+    stream resamplers (as a live session uses them) there and back, then cut or zero-padded to the
+    input's length (as a session ends). ``(C, T)`` at ``client_rate``."""
     x = np.asarray(wav, dtype=np.float32)
     if client_rate != model.sample_rate:
         x = soxr.ResampleStream(client_rate, model.sample_rate, 1, "float32", quality).resample_chunk(x, last=True)
-    with torch.no_grad():
-        y = model(torch.from_numpy(np.ascontiguousarray(x))[None])[0].numpy()  # (C, T')
-    # a stream delivers the offline output `latency` samples late
-    y = np.pad(y, ((0, 0), (model.latency, 0)))[:, : y.shape[1]]
+    y = separate(np.ascontiguousarray(x))
     if client_rate != model.sample_rate:
         back = soxr.ResampleStream(model.sample_rate, client_rate, y.shape[0], "float32", quality)
         y = back.resample_chunk(np.ascontiguousarray(y.T), last=True).T
+    y = np.pad(y, ((0, 0), (0, max(0, wav.shape[-1] - y.shape[1]))))[:, : wav.shape[-1]]
     return np.ascontiguousarray(y)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def offline_reference(model: SeparationModel, wav: np.ndarray, client_rate: int, quality: str = "LQ") -> np.ndarray:
+    """What a live session must return for ``wav``, computed in one piece: the model's offline forward
+    delayed by its latency (a stream delivers the offline output ``latency`` samples late)."""
+
+    def forward_delayed(x: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            y = model(torch.from_numpy(x)[None])[0].numpy()  # (C, T')
+        return np.pad(y, ((0, 0), (model.latency, 0)))[:, : y.shape[1]]
+
+    return _at_model_rate(forward_delayed, model, wav, client_rate, quality)
+
+
+def streamed_reference(model: SeparationModel, wav: np.ndarray, client_rate: int, chunk_ms: float = 16.0,
+                       quality: str = "LQ") -> np.ndarray:
+    """The same through ``speechsep stream``'s loop: ``model.step`` over fixed ``chunk_ms`` chunks, not
+    aligned (so, like a live stream, ``latency`` samples late)."""
+    from speechsep.inference.streaming import stream_waveform
+
+    chunk = max(1, round(model.sample_rate * chunk_ms / 1000))
+    return _at_model_rate(lambda x: stream_waveform(model, torch.from_numpy(x)[None], chunk, align=False)[0][0].numpy(),
+                          model, wav, client_rate, quality)
 
 
 @contextlib.contextmanager

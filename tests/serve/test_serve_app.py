@@ -204,7 +204,8 @@ def test_real_time_client_latency_is_recorded(model, serve):
     url = base.replace("http", "ws") + "/ws/separate"
     wav = two_tone_mixture(8000, 0.4)
     (res,) = asyncio.run(asyncio.wait_for(load_test(url, wav, 8000, 1), 30))
-    assert len(res.frame_latency_ms) == res.frames_sent  # same rate: one output frame per input frame
+    # same rate: an output frame per computed step, and a late step covers every frame waiting for it
+    assert 0 < len(res.frame_latency_ms) <= res.frames_sent and res.sources.shape == (2, wav.size)
     assert 0 < np.median(res.frame_latency_ms) < 1000
     assert res.ready["latency_ms"] == pytest.approx(1000 * model.latency / 8000)
 
@@ -249,3 +250,55 @@ def test_slow_reader_gets_output_dropped_not_buffered(serve):
     noise = np.random.default_rng(0).uniform(-0.5, 0.5, 16000).astype(np.float32)  # incompressible
     stats = _flood(base, protocol.encode_audio_frame(0, noise), "dropped_out", 1, 0.001)
     assert stats is not None and stats["dropped_out"] > 0
+
+
+def test_loadtest_reports_a_held_round(model, serve):
+    """The measuring script end to end against a live server (its numbers go in bench/fragments/serve.md)."""
+    from speechsep.serve.loadtest import summarize_round
+
+    base = serve()
+    wav = two_tone_mixture(8000, 0.5)
+    results = asyncio.run(asyncio.wait_for(load_test(base.replace("http", "ws") + "/ws/separate", wav, 8000, 2), 30))
+    held = summarize_round(results, hold_ms=1000.0)
+    assert held.clients == 2 and held.dropped == 0 and held.held
+    assert 0 < held.frame_p50_ms <= held.frame_p95_ms < 1000
+    assert not summarize_round(results, hold_ms=0.0).held  # an impossible bound fails the round
+    results[0].end["dropped_in"] = 1
+    assert not summarize_round(results, hold_ms=1000.0).held  # so does a single dropped frame
+
+
+def test_output_seq_never_goes_back_even_for_the_final_flush(serve):
+    """The resamplers' flush after "stop" belongs to the last frame sent: its seq must say so, or a
+    client would time it against the first frame (a latency as long as the whole session)."""
+    base = serve()
+    wav = two_tone_mixture(48000, 0.3)
+    frames = np.array_split(wav, 18)
+
+    async def scenario():
+        from websockets.asyncio.client import connect
+
+        seqs, total, flushed = [], 0, None
+        async with connect(base.replace("http", "ws") + "/ws/separate") as ws:
+            await ws.send(json.dumps({"type": "start", "sample_rate": 48000}))
+            assert json.loads(await ws.recv())["type"] == "ready"
+            for i, frame in enumerate(frames):
+                await ws.send(protocol.encode_audio_frame(i, frame))
+            while True:
+                try:
+                    # quiet for a second: every frame is computed, so "stop" makes a flush of its own
+                    msg = await asyncio.wait_for(ws.recv(), 1.0 if flushed is None else 30.0)
+                except asyncio.TimeoutError:
+                    assert flushed is None, "no end after stop"
+                    flushed = total
+                    await ws.send(json.dumps({"type": "stop"}))
+                    continue
+                if isinstance(msg, bytes):
+                    out = protocol.decode_output_frame(msg)
+                    seqs.append(out.seq)
+                    total += out.sources.shape[1]
+                elif json.loads(msg)["type"] == "end":
+                    return seqs, total, flushed
+
+    seqs, total, flushed = asyncio.run(asyncio.wait_for(scenario(), 60))
+    assert wav.size > flushed > 0  # the resamplers still held samples when "stop" came
+    assert total == wav.size and seqs == sorted(seqs) and seqs[-1] == len(frames) - 1

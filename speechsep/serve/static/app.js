@@ -91,6 +91,8 @@
   // separated sources a volume slider and pan so each speaker can be heard on its own.
   const FFT_SIZE = 512;
   const HANN = Float32Array.from({ length: FFT_SIZE }, (_, i) => 0.5 - 0.5 * Math.cos((2 * Math.PI * i) / FFT_SIZE));
+  // a full-scale sine peaks at |X| = sum(window) / 2: dividing by its square puts the bins in dBFS
+  const FULL_SCALE = (HANN.reduce((a, b) => a + b, 0) / 2) ** 2;
 
   class Track {
     constructor(name, color, index) {
@@ -137,7 +139,7 @@
         for (let i = 0; i < FFT_SIZE; i++) re[i] = joined[o + i] * HANN[i];
         fft(re, im);
         const col = new Float32Array(bins);
-        for (let k = 0; k < bins; k++) col[k] = 10 * Math.log10(re[k] * re[k] + im[k] * im[k] + 1e-10);
+        for (let k = 0; k < bins; k++) col[k] = 10 * Math.log10((re[k] * re[k] + im[k] * im[k]) / FULL_SCALE + 1e-12);
         this.columns.push(col);
       }
       this.buffer = joined.slice(o);
@@ -154,7 +156,7 @@
           const x = w - n + c;
           for (let y = 0; y < h; y++) {
             const v = col[Math.floor(((h - 1 - y) / h) * col.length)];
-            const t = Math.max(0, Math.min(1, (v + 60) / 70)); // -60..+10 dB
+            const t = Math.max(0, Math.min(1, (v + 90) / 80)); // -90..-10 dBFS
             g.fillStyle = `hsl(${260 - 220 * t}, 90%, ${8 + 55 * t}%)`;
             g.fillRect(x, y, 1, 1);
           }
@@ -347,12 +349,14 @@
   async function streamFile(file) {
     await ensureContext();
     const decoded = await ctx.decodeAudioData(await file.arrayBuffer());
-    stopAfter = Infinity;
+    // stop once every sample of the file is sent; "ended" fires while the worklet's last blocks are
+    // still on their way to this thread, so it is only a fallback (a block lost in the graph)
+    stopAfter = decoded.length;
     await begin(async (node) => {
       const src = ctx.createBufferSource();
       src.buffer = decoded;
       src.connect(node);
-      src.onended = () => { if (test.state === "running") stop(); };
+      src.onended = () => setTimeout(() => { if (test.state === "running") stop(); }, 500);
       src.start();
       return src;
     });
