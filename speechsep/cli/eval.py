@@ -20,6 +20,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="per-utterance CSV; the summary JSON is written beside it (results.json)")
     parser.add_argument("--limit", type=int, help="evaluate only the first N utterances")
     parser.add_argument("--no-pesq", action="store_true", help="skip PESQ and STOI (the slow metrics)")
+    parser.add_argument("--jobs", type=int, default=1, metavar="N",
+                        help="score utterances in N worker processes while the model separates the next ones "
+                             "(default 1: in this process)")
     add_segment_arguments(parser)
 
 
@@ -40,6 +43,7 @@ def run(args: argparse.Namespace) -> int:
         segment_seconds=args.segment_seconds or None,
         overlap_seconds=args.overlap_seconds,
         batch_segments=args.batch_segments,
+        jobs=args.jobs,
         progress=progress,
     )
     print(format_summary(result))

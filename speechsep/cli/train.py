@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import math
+import os
 
 NAME = "train"
 HELP = "train a model from a recipe YAML (or a shipped recipe such as demo/tfacm-small); reruns resume"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = (
+        "Several processes (DistributedDataParallel; NCCL on GPUs, gloo on CPU): "
+        "torchrun --nproc-per-node N -m speechsep train CONFIG --out RUN. Only rank 0 writes RUN; "
+        "data.batch_size is per process."
+    )
     parser.add_argument("config", help="recipe YAML path, or a shipped recipe name CORPUS/PRESET")
     parser.add_argument("--out", required=True, help="run folder: checkpoints, log.jsonl, curves.png")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -27,6 +34,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     config = load_train_config(resolve_recipe(args.config), args.overrides)
     result = train(config, args.out, device=args.device, progress=not args.no_progress)
-    print(f"{result.out_dir}: {result.stopped} after {result.epoch} epochs, {result.step} steps; "
-          f"best valid SI-SDR {result.best_si_sdr:.2f} dB")
+    if os.environ.get("RANK", "0") == "0":  # under torchrun, one summary line, not one per process
+        best = f"{result.best_si_sdr:.2f} dB" if math.isfinite(result.best_si_sdr) else "none yet (no epoch finished)"
+        print(f"{result.out_dir}: {result.stopped} after {result.epoch} epochs, {result.step} steps; "
+              f"best valid SI-SDR {best}")
     return 0

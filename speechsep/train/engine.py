@@ -97,8 +97,12 @@ class Objective(nn.Module):
         for est, weight in self.terms(mix, ref):
             if est.shape != ref.shape:
                 raise ValueError(f"model output {tuple(est.shape)} does not match the targets {tuple(ref.shape)}")
-            loss = self.pit(est, ref)[0] if self.pit is not None else self.elementwise(est, ref).mean(dim=1)
-            total = total + weight * loss.float()
+            # Under bf16 autocast (GPU) the estimates may be bf16, and autocast would also run the
+            # loss's products in bf16; energies, ratios and logs want float32, so leave it here.
+            with torch.autocast(est.device.type, enabled=False):
+                est = est.float()
+                loss = self.pit(est, ref)[0] if self.pit is not None else self.elementwise(est, ref).mean(dim=1)
+            total = total + weight * loss
         return total
 
 
@@ -228,7 +232,7 @@ def _train(
 
     last_path, best_path = out_dir / "last.pt", out_dir / "best.pt"
     runlog = RunLog(out_dir, enabled=main, tensorboard=config.tensorboard)
-    if last_path.exists():
+    if _resuming(last_path, device, dist_info):
         payload = read_checkpoint(last_path, map_location="cpu")
         _warn_config_changes(payload.get("extra", {}).get("train_config"), config)
         model.load_state_dict(payload["state_dict"])
@@ -364,6 +368,24 @@ def _train(
         if previous_sigterm is not None:
             signal.signal(signal.SIGTERM, previous_sigterm)
         runlog.close()
+
+
+def _resuming(last_path: Path, device: torch.device, dist_info: DistInfo) -> bool:
+    """Whether ``last_path`` exists, checked to be the same answer in every process.
+
+    Every process reads the checkpoint itself, so RUN must be on storage all nodes see; a node
+    that does not see it would start from scratch while the others resume, and the processes
+    would wait on each other forever a few steps later. Fail now, saying why.
+    """
+    exists = last_path.exists()
+    if dist_info.enabled:
+        seen = all_reduce_sum(torch.tensor([float(exists)], device=device), dist_info)
+        if 0 < float(seen) < dist_info.world:
+            raise RuntimeError(
+                f"{last_path} is visible to {int(float(seen))} of {dist_info.world} processes: put the run folder "
+                "on storage that every node sees (a shared file system)"
+            )
+    return exists
 
 
 def _train_record(step: int, epoch: int, window: dict[str, float], lr: float, grad_norm: float | None) -> dict[str, Any]:

@@ -33,7 +33,9 @@ class RunLog:
             try:
                 from torch.utils.tensorboard import SummaryWriter
             except ImportError:
-                log.warning("tensorboard requested but the `tensorboard` package does not import; skipping it")
+                # Optional: the JSONL log and curves.png hold the same numbers.
+                log.warning("tensorboard: true in the config, but the `tensorboard` package is not installed "
+                            "(pip install tensorboard); writing log.jsonl and curves.png only")
             else:
                 self._tb = SummaryWriter(str(self.out_dir / "tensorboard"))
 

@@ -140,3 +140,18 @@ def test_eval_cli_on_a_folder_dataset(tmp_path, band_model, capsys):
         assert float(row["si_sdri"]) == pytest.approx(_closed_form(refs)[1], abs=1e-2)
     summary = json.loads(out.with_suffix(".json").read_text())
     assert summary["data"] == spec and summary["summary"]["si_sdri"]["n"] == 2
+
+
+@pytest.mark.slow  # starts two spawned worker processes
+def test_metric_workers_give_the_same_rows_in_order(band_model):
+    data = _dataset(2, seed=4)
+    model = band_model(cutoff_hz=300.0, noise=NOISE)
+    serial = evaluate(model, data, pesq_stoi=False)
+    parallel = evaluate(model, data, pesq_stoi=False, jobs=2)
+    assert [r["id"] for r in parallel.rows] == ["0", "1"]
+    for a, b in zip(serial.rows, parallel.rows, strict=True):
+        assert a.keys() == b.keys()
+        for key in a:
+            assert a[key] == pytest.approx(b[key], abs=1e-9), key
+    with pytest.raises(ValueError, match="jobs must be >= 1"):
+        evaluate(model, data, jobs=0)

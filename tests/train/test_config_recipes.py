@@ -15,12 +15,15 @@ from speechsep.train.recipes import (
 
 def test_every_shipped_recipe_loads_and_states_its_target():
     names = list_recipes()
-    assert len(names) == len(CORPORA) * len(recipe_models())
+    # bundled/ holds the recipes of the bundled models (written by hand, not by the generator)
+    generated = [n for n in names if n.split("/")[0] in {c.name for c in CORPORA}]
+    assert len(generated) == len(CORPORA) * len(recipe_models())
     for name in names:
+        cfg = load_train_config(resolve_recipe(name))
+        assert isinstance(cfg, TrainConfig) and cfg.data.target in ("reverberant", "dry"), name
+    for name in generated:
         path = resolve_recipe(name)
         cfg = load_train_config(path)
-        assert isinstance(cfg, TrainConfig)
-        assert cfg.data.target in ("reverberant", "dry")
         assert f"Target: {cfg.data.target}" in path.read_text().splitlines()[1]
         assert cfg.schedule.kind == ("iterative" if cfg.model.name.startswith("iter-") else "tfacm")
 

@@ -89,3 +89,48 @@ def test_max_steps_pauses_and_rerun_on_finished_run_is_a_no_op(tmp_path):
     assert done.step == 6 and done.epoch == 3 and done.stopped == "max_epochs"
     again = train(cfg, tmp_path / "run", device="cpu", train_data=data, valid_data=valid, progress=False)
     assert again.step == 6 and again.stopped == "max_epochs"
+
+
+class _TwoTerms(torch.nn.Module):
+    """A model whose training hook returns two known estimates (like the iterative model's per-iteration
+    outputs); its plain forward must not be used for the loss."""
+
+    def __init__(self, first, second):
+        super().__init__()
+        self.first, self.second = first, second
+
+    def forward(self, mix):
+        raise AssertionError("the engine must train through training_outputs when the model has it")
+
+    def training_outputs(self, mix, ref):
+        return [(self.first, 0.25, "iteration 1"), (self.second, 0.75, "iteration 2")]
+
+
+def test_objective_sums_the_models_weighted_terms_under_pit():
+    from speechsep.losses import PAIRWISE_LOSSES, PITLoss
+    from speechsep.train.engine import Objective
+
+    gen = torch.Generator().manual_seed(0)
+    ref = torch.randn(3, 2, 400, generator=gen)
+    first = ref.flip(1) + 0.1 * torch.randn(3, 2, 400, generator=gen)  # right sources, swapped order
+    second = 0.5 * ref + 0.3 * torch.randn(3, 2, 400, generator=gen)
+    loss = Objective(_TwoTerms(first, second), "neg_snr", pit=True)(ref.sum(1), ref)
+    pit = PITLoss(PAIRWISE_LOSSES["neg_snr"])
+    expected = 0.25 * pit(first, ref)[0] + 0.75 * pit(second, ref)[0]
+    torch.testing.assert_close(loss, expected)
+    # PIT undid the swap: the first term scores as well as its unswapped twin
+    torch.testing.assert_close(pit(first, ref)[0], pit(first.flip(1), ref)[0])
+
+
+def test_objective_scores_bf16_estimates_in_float32():
+    """What bf16 autocast on a GPU hands the loss: bf16 estimates. The loss must be float32 arithmetic."""
+    from speechsep.losses import PAIRWISE_LOSSES, PITLoss
+    from speechsep.train.engine import Objective
+
+    gen = torch.Generator().manual_seed(1)
+    ref = torch.randn(2, 2, 300, generator=gen)
+    est = (ref + 0.1 * torch.randn(2, 2, 300, generator=gen)).bfloat16()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        loss = Objective(_TwoTerms(est, est), "neg_snr", pit=True)(ref.sum(1), ref)
+    assert loss.dtype == torch.float32
+    torch.testing.assert_close(loss, PITLoss(PAIRWISE_LOSSES["neg_snr"])(est.float(), ref)[0])
