@@ -21,13 +21,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p = sub.add_parser("iterative", help="Tables 1-4 of the generalized iterative separation paper",
                        description="Train every row of the requested tables (one run folder per trained model, "
                                    "resumable: rerun the same command to continue), evaluate on the test split and "
-                                   "write OUT/tables/tableN.md with our SI-SDR beside the paper's.")
+                                   "write OUT/tables/tableN.md with our SI-SDR beside the paper's. Several processes "
+                                   "may run the same command on one OUT: they share out the rows.")
     p.add_argument("--tables", type=_tables, default=(1, 2, 3, 4), help="comma-separated tables (default 1,2,3,4)")
     p.add_argument("--scale", choices=("tiny", "paper"), default="tiny",
                    help="tiny: narrow models at 8 kHz and a short budget (CPU); paper: Sec. 3 sizes, 16 kHz, 100 epochs")
     p.add_argument("--data", required=True,
-                   help="dataset spec without the split (demo:/work/corpus/demo8k) or with {split} marked "
-                        "(whamr:/data/whamr:{split}:8k); train/valid/test splits are used")
+                   help="one dataset spec (speechsep.data.spec grammar) whose train/valid/test splits are used: "
+                        "KIND:ROOT (demo:/work/corpus/demo8k), any one split named (demo:/work/corpus/demo8k:test:reverb, "
+                        "whamr:/data/whamr:tt:8k), or {split} marked (folder:/d/{split}/mix:/d/{split}/s1,/d/{split}/s2)")
     p.add_argument("--out", required=True, help="output folder (runs/, tables/, results.json)")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     p.add_argument("--epochs", type=int, help="override the scale's max_epochs")
@@ -60,6 +62,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     results = run_grid(settings, args.out)
     print(f"tables written to {args.out}/tables/ ({len(results['rows'])} of {len(jobs)} models done)")
+    for preset in results["running_elsewhere"]:
+        print(f"still running in another process: {preset}")
     for preset, why in results["failed"].items():
         print(f"FAILED {preset}: {why} (see {args.out}/runs/{preset}/error.txt)")
     return 1 if results["failed"] else 0

@@ -6,6 +6,7 @@ Layout of ``OUT``::
     OUT/runs/<preset>/             one training run per trained model (speechsep.train's run folder)
     OUT/runs/<preset>/done.json    written when its training finished (a rerun skips the training)
     OUT/runs/<preset>/eval/itK.json   test SI-SDR with K inference iterations (a rerun skips it)
+    OUT/runs/<preset>/claim.lock   while a process trains or evaluates the row (host and pid)
     OUT/tables/tableN.md           each table in the paper's layout, ours beside the paper's numbers
     OUT/results.json               every number the tables show
 
@@ -13,7 +14,9 @@ Rows share trained models where the paper does: Table 4's time/freq columns are 
 2 SISO models (1 iteration, and 2 and 3 iterations with output detach), evaluated with 1-4
 inference iterations; its "freq + oracle bias" column trains three more models. Every step is
 resumable: an interrupted grid rerun with the same command continues where it stopped (inside a
-row, the training engine resumes from ``last.pt``).
+row, the training engine resumes from ``last.pt``). Several processes may run the same command on
+one ``OUT`` at once: each claims a row before working on it and skips rows claimed by a live process,
+so N processes share the grid; the last one to finish writes the complete tables.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ import json
 import logging
 import math
 import os
+import socket
+import time
 import traceback
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -59,6 +64,8 @@ log = logging.getLogger(__name__)
 
 TABLE_NUMBERS = (1, 2, 3, 4)
 INFERENCE_ITERATIONS = (1, 2, 3, 4)
+#: a row's claim file: which process (host and pid) is training or evaluating it
+_CLAIM = "claim.lock"
 
 #: training budget per scale (TrainConfig fields). Paper: Sec. 3.3 (100 epochs, 4 s utterances; the
 #: batch size is not given). Tiny: a few minutes a row on a 2-core CPU.
@@ -79,8 +86,8 @@ _DEFAULT_SPLITS = ("train", "valid", "test")
 
 @dataclasses.dataclass
 class GridSettings:
-    """What to run. ``data`` is a dataset spec without its split, ``KIND:ROOT`` (``demo:/corpus``; the
-    splits are appended), or with the split marked, ``whamr:/data/whamr:{split}:8k``."""
+    """What to run. ``data`` is one dataset spec whose train, valid and test splits are used (see
+    :func:`data_splits`): ``demo:/corpus``, ``demo:/corpus:test:reverb``, ``whamr:/data/whamr:{split}:8k``."""
 
     scale: str = "tiny"
     tables: tuple[int, ...] = TABLE_NUMBERS
@@ -138,19 +145,31 @@ def plan(tables: tuple[int, ...], scale: str) -> list[Job]:
 
 
 def data_splits(spec: str) -> tuple[str, str, str]:
-    """``demo:/c`` -> (``demo:/c:train``, ``demo:/c:valid``, ``demo:/c:test``); ``{split}`` is substituted."""
+    """The train, valid and test specs of one dataset spec (the grammar of :mod:`speechsep.data.spec`).
+
+    ``demo:/c`` -> (``demo:/c:train``, ``demo:/c:valid``, ``demo:/c:test``); a spec naming one of its
+    kind's splits has that split replaced (``whamr:/w:tt:8k`` -> ``whamr:/w:tr:8k``, ...); ``{split}``
+    marks the place anywhere (``folder:/d/{split}/mix:/d/{split}/s1,/d/{split}/s2``).
+    """
     if not spec:
         raise ValueError("no data given: pass a dataset spec such as demo:/work/corpus/demo8k")
     kind = spec.split(":", 1)[0].lower()
     names = _SPLITS.get(kind, _DEFAULT_SPLITS)
     if "{split}" in spec:
         return tuple(spec.replace("{split}", name) for name in names)  # type: ignore[return-value]
-    if spec.count(":") != 1:
+    parts = spec.split(":")
+    if len(parts) == 2:
+        return tuple(f"{spec}:{name}" for name in names)  # type: ignore[return-value]
+    # KIND:ROOT:SPLIT[:OPTIONS]: the split is the third field; LibriMix has two training sets, and the
+    # one named is kept for training
+    if kind == "librimix" and parts[2] in ("train", "train-100", "train-360"):
+        names = (parts[2], *names[1:])
+    if parts[2] not in names:
         raise ValueError(
-            f"data spec {spec!r}: give KIND:ROOT (the splits are added) or mark the split with {{split}}, "
-            f"e.g. {kind}:ROOT:{{split}}:OPTIONS"
+            f"data spec {spec!r}: the third field {parts[2]!r} is not a {kind} split ({', '.join(names)}); "
+            f"give KIND:ROOT, KIND:ROOT:SPLIT[:OPTIONS] or mark the split with {{split}}"
         )
-    return tuple(f"{spec}:{name}" for name in names)  # type: ignore[return-value]
+    return tuple(":".join([*parts[:2], name, *parts[3:]]) for name in names)  # type: ignore[return-value]
 
 
 def _train_config(job: Job, settings: GridSettings, train_spec: str, valid_spec: str):
@@ -258,30 +277,86 @@ def run_grid(
         torch.set_num_threads(threads)
 
 
+def _row_result(run_dir: Path, job: Job) -> dict[str, Any] | None:
+    """A row's training summary and scores, read from its run folder; ``None`` until all of them exist."""
+    done = run_dir / "done.json"
+    evals = {str(k): run_dir / "eval" / f"it{k}.json" for k in job.eval_iterations}
+    if not done.exists() or not all(p.exists() for p in evals.values()):
+        return None
+    return {"train": _read_json(done), "eval": {k: _read_json(p) for k, p in evals.items()}}
+
+
+def _claim_is_live(lock: Path) -> bool:
+    try:
+        host, pid = lock.read_text().split()
+    except OSError:  # released meanwhile
+        return False
+    except ValueError:  # just created and not written yet, unless its writer died before writing
+        try:
+            return time.time() - lock.stat().st_mtime < 60.0
+        except OSError:
+            return False
+    if host != socket.gethostname():
+        return True  # another machine's process: it cannot be checked from here, so it is respected
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _claim(run_dir: Path) -> bool:
+    """Take a row for this process. Several grid processes on one ``OUT`` share out its rows (the tiny
+    grid is latency-bound and single-threaded, so N processes on N cores finish it about N times sooner);
+    a claim left by a process that is gone (killed, crashed) is taken over."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    lock = run_dir / _CLAIM
+    for _ in range(2):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            if _claim_is_live(lock):
+                return False
+            log.warning("%s: taking over the claim of a process that is gone", run_dir.name)
+            lock.unlink(missing_ok=True)
+            continue
+        with os.fdopen(fd, "w") as f:
+            f.write(f"{socket.gethostname()} {os.getpid()}\n")
+        return True
+    return False
+
+
 def _run_jobs(settings: GridSettings, out: Path, splits: Splits,
               trainer: Callable[[Job, GridSettings, Path, Splits], dict[str, Any]]) -> dict[str, Any]:
     jobs = plan(settings.tables, settings.scale)
-    results: dict[str, Any] = {"scale": settings.scale, "rows": {}, "failed": {}}
+    results: dict[str, Any] = {"scale": settings.scale, "rows": {}, "failed": {}, "running_elsewhere": []}
     for index, job in enumerate(jobs, start=1):
         run_dir = out / "runs" / job.preset
-        log.info("[%d/%d] %s", index, len(jobs), job.preset)
-        try:
-            done = run_dir / "done.json"
-            if not done.exists():
-                _write_json(done, trainer(job, settings, run_dir, splits))
-            scores = {}
-            for k in job.eval_iterations:
-                path = run_dir / "eval" / f"it{k}.json"
-                if not path.exists():
-                    _write_json(path, evaluate_run(run_dir, k, settings, splits["test"]))
-                scores[str(k)] = _read_json(path)
-            results["rows"][job.preset] = {"train": _read_json(done), "eval": scores}
-        except Exception as err:  # one broken row must not cost the rest of the grid
-            log.error("%s failed: %s", job.preset, err)
-            run_dir.mkdir(parents=True, exist_ok=True)
-            (run_dir / "error.txt").write_text(traceback.format_exc())
-            results["failed"][job.preset] = f"{type(err).__name__}: {err}"
-        # tables after every row, so a long grid shows its progress
+        if _row_result(run_dir, job) is None:
+            if not _claim(run_dir):
+                log.info("[%d/%d] %s: another process is running it", index, len(jobs), job.preset)
+                results["running_elsewhere"].append(job.preset)
+                continue
+            log.info("[%d/%d] %s", index, len(jobs), job.preset)
+            try:
+                if not (run_dir / "done.json").exists():
+                    _write_json(run_dir / "done.json", trainer(job, settings, run_dir, splits))
+                for k in job.eval_iterations:
+                    path = run_dir / "eval" / f"it{k}.json"
+                    if not path.exists():
+                        _write_json(path, evaluate_run(run_dir, k, settings, splits["test"]))
+            except Exception as err:  # one broken row must not cost the rest of the grid
+                log.error("%s failed: %s", job.preset, err)
+                (run_dir / "error.txt").write_text(traceback.format_exc())
+                results["failed"][job.preset] = f"{type(err).__name__}: {err}"
+            finally:
+                (run_dir / _CLAIM).unlink(missing_ok=True)
+        # every finished row on disk, this process's or another's; tables after every row, so a long grid
+        # shows its progress and the last process to finish writes the complete tables
+        results["rows"] = {j.preset: r for j in jobs if (r := _row_result(out / "runs" / j.preset, j)) is not None}
+        results["running_elsewhere"] = [p for p in results["running_elsewhere"] if p not in results["rows"]]
         _write_outputs(out, settings, results)
     return results
 

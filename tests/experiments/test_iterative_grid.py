@@ -5,6 +5,7 @@ import json
 import pytest
 import torch
 
+from speechsep.audio import write_audio
 from speechsep.cli import main as cli_main
 from speechsep.experiments.iterative import GridSettings, data_splits, plan, render_tables, run_grid
 from speechsep.models.iterative_presets import TABLE4_PAPER
@@ -53,8 +54,15 @@ def test_plan_shares_models_between_tables():
 def test_data_splits():
     assert data_splits("demo:/c") == ("demo:/c:train", "demo:/c:valid", "demo:/c:test")
     assert data_splits("whamr:/w:{split}:8k") == ("whamr:/w:tr:8k", "whamr:/w:cv:8k", "whamr:/w:tt:8k")
-    with pytest.raises(ValueError, match="split"):
-        data_splits("wham:/w:tt:min")
+    # one split named: it is replaced by each split, the options are kept
+    assert data_splits("demo:/c:test:reverb") == ("demo:/c:train:reverb", "demo:/c:valid:reverb",
+                                                  "demo:/c:test:reverb")
+    assert data_splits("wham:/w:tt:min") == ("wham:/w:tr:min", "wham:/w:cv:min", "wham:/w:tt:min")
+    # LibriMix has two training sets: the one named trains
+    assert data_splits("librimix:/l:train-360:8k")[:2] == ("librimix:/l:train-360:8k", "librimix:/l:dev:8k")
+    assert data_splits("folder:/d/{split}/m:/d/{split}/a")[1] == "folder:/d/valid/m:/d/valid/a"
+    with pytest.raises(ValueError, match="'tt' is not a demo split"):
+        data_splits("demo:/c:tt")
     with pytest.raises(ValueError, match="no data"):
         data_splits("")
 
@@ -117,3 +125,84 @@ def test_cli_plan(capsys):
                      "--out", "unused", "--plan"]) == 0
     printed = capsys.readouterr().out
     assert "iter-time-simo3-siso6-it1-layerwise " in printed and "4 models" in printed
+
+
+def _folder_splits(root):
+    """A ``folder:`` corpus with train/valid/test sub-folders; returns its spec with ``{split}`` marked."""
+    for split, (n, seed) in {"train": (4, 1), "valid": (2, 2), "test": (2, 3)}.items():
+        for i, (mix, src) in enumerate(_examples(n, seed)):
+            for sub, wav in (("mix", mix), ("s1", src[0]), ("s2", src[1])):
+                (root / split / sub).mkdir(parents=True, exist_ok=True)
+                write_audio(root / split / sub / f"{i}.wav", wav.numpy(), 8000, subtype="FLOAT")
+    return f"folder:{root}/{{split}}/mix:{root}/{{split}}/s1,{root}/{{split}}/s2"
+
+
+@pytest.mark.slow
+def test_cli_runs_the_grid_end_to_end_and_resumes(tmp_path, capsys):
+    spec = _folder_splits(tmp_path / "data")
+    out = tmp_path / "grid"
+    argv = ["experiment", "iterative", "--tables", "3", "--scale", "tiny", "--data", spec, "--out", str(out),
+            "--device", "cpu", "--epochs", "1", "--steps-per-epoch", "2", "--set", "data.batch_size=2",
+            "--set", "data.segment_seconds=0.25", "--set", "data.valid_segment_seconds=null",
+            "--set", "data.target=dry", "--threads", "1", "--no-progress"]
+    assert cli_main(argv) == 0
+    assert "(2 of 2 models done)" in capsys.readouterr().out
+    runs = sorted((out / "runs").iterdir())
+    assert [r.name for r in runs] == ["iter-freq-simo1-siso2-it2-detach-iss-tiny",
+                                      "iter-freq-simo1-siso2-it3-detach-iss-tiny"]
+    # the CLI's budget reached the training engine: 1 epoch x 2 steps per row
+    for run in runs:
+        assert json.loads((run / "done.json").read_text())["step"] == 2
+    table = (out / "tables" / "table3.md").read_text()
+    assert "…" not in table
+    scores = {r.name: json.loads((r / "eval" / f"it{2 + i}.json").read_text())["si_sdr"] for i, r in enumerate(runs)}
+    assert f"| 1 | 2 | 3 | {scores[runs[1].name]:.1f} | 9.7 |" in table
+    # the same command again: every row is finished, so nothing is trained or evaluated again
+    stamps = {p: p.stat().st_mtime_ns for r in runs for p in [r / "done.json", r / "last.pt", *r.glob("eval/*")]}
+    assert cli_main(argv) == 0
+    assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
+    assert (out / "tables" / "table3.md").read_text() == table
+
+
+def test_processes_share_rows_through_claims(tmp_path, splits):
+    """A row claimed by a live process is left to it; a claim whose process is gone is taken over."""
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    first, second = [j.preset for j in plan((3,), "tiny")]
+    live = tmp_path / "runs" / first / "claim.lock"
+    live.parent.mkdir(parents=True)
+    live.write_text(f"{socket.gethostname()} {os.getpid()}\n")
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    stale = tmp_path / "runs" / second / "claim.lock"
+    stale.parent.mkdir(parents=True)
+    stale.write_text(f"{socket.gethostname()} {gone.stdout.strip()}\n")
+    calls = []
+
+    def record(job, settings, run_dir, sp):
+        calls.append(job.preset)
+        assert (run_dir / "claim.lock").read_text().split()[1] == str(os.getpid())
+        raise RuntimeError("stop here")
+
+    results = run_grid(_settings(), tmp_path, splits=splits, trainer=record)
+    assert calls == [second]
+    assert results["running_elsewhere"] == [first] and list(results["failed"]) == [second]
+    # the live claim is untouched; this process released the one it took
+    assert live.exists() and not stale.exists()
+
+
+def test_an_unwritten_claim_counts_as_live_only_for_a_minute(tmp_path):
+    import os
+    import time
+
+    from speechsep.experiments.iterative import _claim_is_live
+
+    lock = tmp_path / "claim.lock"
+    lock.write_text("")
+    assert _claim_is_live(lock)
+    old = time.time() - 120
+    os.utime(lock, (old, old))
+    assert not _claim_is_live(lock)
+    assert not _claim_is_live(tmp_path / "missing.lock")

@@ -63,12 +63,46 @@ def test_shared_iterations_add_no_parameters(domain):
     assert count_parameters(three) == count_parameters(one)
 
 
-def test_iteration_specific_simo_multiplies_only_simo_parameters():
-    shared = tiny("freq", simo_layers=1, siso_layers=2, iterations=3)
-    specific = tiny("freq", simo_layers=1, siso_layers=2, iterations=3, share_simo=False)
+@pytest.mark.parametrize("domain", ["time", "freq"])
+def test_iteration_specific_simo_multiplies_only_simo_parameters(domain):
+    shared = tiny(domain, simo_layers=1, siso_layers=2, iterations=3)
+    specific = tiny(domain, simo_layers=1, siso_layers=2, iterations=3, share_simo=False)
     assert simo_params(specific) == 3 * simo_params(shared)
     assert count_parameters(specific) - count_parameters(shared) == 2 * simo_params(shared)
     assert len(specific.simo) == 3 and len(shared.simo) == 1
+    # everything outside the SIMO modules (front-end, SISO, mask layer) is one shared copy
+    outside = {k: v.shape for k, v in specific.state_dict().items() if not k.startswith("simo.")}
+    assert outside == {k: v.shape for k, v in shared.state_dict().items() if not k.startswith("simo.")}
+
+
+def test_iteration_specific_simo_runs_more_inference_iterations_than_trained(batch):
+    mix, _ = batch
+    model = tiny("freq", simo_layers=1, siso_layers=1, iterations=2, share_simo=False).eval()
+    with torch.no_grad():
+        a, b = model(mix, iterations=4), model(mix, iterations=4)
+        three = model(mix, iterations=3)
+    assert a.shape == (2, 2, 1200) and torch.isfinite(a).all()
+    torch.testing.assert_close(a, b, rtol=0, atol=0)
+    # iterations past the trained count reuse the last SIMO module, so each one still changes the output
+    assert (a - three).abs().max() > 0
+
+
+@pytest.mark.parametrize("detach", [True, False])
+def test_detach_stops_the_gradient_across_three_iterations(detach, batch):
+    mix, ref = batch
+    model = tiny("freq", simo_layers=1, siso_layers=1, iterations=3, detach=detach)
+    first, second, third = model(mix, ref, return_all=True).iteration_outputs()
+    loss_third = pit_from_pairwise(pairwise_neg_snr(third, ref))[0].sum()
+    grads = torch.autograd.grad(loss_third, [first, second], allow_unused=True, retain_graph=True)
+    for grad in grads:
+        if detach:
+            assert grad is None or torch.count_nonzero(grad) == 0
+        else:
+            # iteration 3 reads iteration 2 directly and iteration 1 through it
+            assert grad is not None and grad.abs().sum() > 0
+    # the parameters still learn from every iteration's loss with detach: only the feedback is cut
+    (param_grad,) = torch.autograd.grad(loss_third, [model.mask.out[1].weight])
+    assert param_grad.abs().sum() > 0
 
 
 @pytest.mark.parametrize("detach", [True, False])
