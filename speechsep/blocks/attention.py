@@ -18,6 +18,12 @@ streaming does not copy the whole window every chunk; only when the slack runs o
 ``window - 1`` frames moved to a fresh buffer. Earlier states stay valid: they never look past their
 own end, and a step from a state that is not the newest one (a branch) copies first. With autograd
 recording, steps copy instead of writing in place.
+
+A traced graph (ONNX export) cannot carry python-int positions or a buffer whose size changes, so
+:meth:`WindowedCausalAttention.step_fixed` keeps a :class:`FixedKVCache` instead: exactly
+``window - 1`` past frames, ``valid`` as a tensor, the new frames concatenated and the oldest dropped.
+Both paths score and weight through :meth:`WindowedCausalAttention._attend`, so the arithmetic
+exists once; they differ only in how the past is stored.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["KVCache", "WindowedCausalAttention"]
+__all__ = ["KVCache", "FixedKVCache", "WindowedCausalAttention"]
 
 
 class KVCache(NamedTuple):
@@ -47,6 +53,19 @@ class KVCache(NamedTuple):
     end: int
     valid: int
     tip: torch.Tensor
+
+
+class FixedKVCache(NamedTuple):
+    """Fixed-size key/value cache of :meth:`WindowedCausalAttention.step_fixed` (all tensors).
+
+    keys, values: ``(B, window - 1, D_k)`` / ``(B, window - 1, D_v)``, the last ``window - 1`` frames,
+        oldest first (zeros where the stream had not started).
+    valid: 0-d int64, how many of them are real frames of the stream.
+    """
+
+    keys: torch.Tensor
+    values: torch.Tensor
+    valid: torch.Tensor
 
 
 class WindowedCausalAttention(nn.Module):
@@ -86,17 +105,53 @@ class WindowedCausalAttention(nn.Module):
         values = torch.cat([cache.values[:, end - past : end], v, v.new_empty(v.shape[0], slack, v.shape[2])], 1)
         return keys, values, past + n, torch.full((1,), past + n, dtype=torch.long)
 
+    def init_fixed_state(self, batch_size: int, key_dim: int, value_dim: int, *, device=None,
+                         dtype=torch.float32) -> FixedKVCache:
+        cache = self.init_state(batch_size, key_dim, value_dim, device=device, dtype=dtype)
+        return FixedKVCache(cache.keys, cache.values, torch.zeros((), dtype=torch.long, device=device))
+
+    @staticmethod
+    def _check(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> None:
+        if q.dim() != 3 or k.shape[:2] != q.shape[:2] or v.shape[:2] != q.shape[:2] or k.shape[-1] != q.shape[-1]:
+            raise ValueError(
+                f"attention expects q, k (B, K, D_k) and v (B, K, D_v); got {tuple(q.shape)}, {tuple(k.shape)}, "
+                f"{tuple(v.shape)}"
+            )
+
+    def _attend(self, q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, a: torch.Tensor,
+                j: torch.Tensor, blocked: torch.Tensor | None = None) -> torch.Tensor:
+        """Queries ``(B, n, D_k)`` against keys/values ``(B, m, D)``; ``a`` ``(n, 1)`` and ``j`` ``(1, m)``
+        place them on one frame axis shifted by ``window - 1`` (query ``a`` sees keys ``a .. a + window - 1``);
+        ``blocked`` masks keys that are not real frames."""
+        scores = torch.matmul(q, keys.transpose(1, 2)) * (1.0 / math.sqrt(q.shape[-1]))
+        mask = (j < a) | (j > a + (self.window - 1))
+        if blocked is not None:
+            mask = mask | blocked
+        return torch.matmul(F.softmax(scores.masked_fill(mask, float("-inf")), dim=-1), values)
+
+    def step_fixed(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cache: FixedKVCache
+                   ) -> tuple[torch.Tensor, FixedKVCache]:
+        """:meth:`step` with a fixed-size cache and no python-int positions (traceable for ONNX).
+
+        Every query scores all ``window - 1 + n`` frames (no blocking: chunks here are short); the
+        window and the not-yet-real past are masked."""
+        self._check(q, k, v)
+        past, n = self.window - 1, q.shape[1]
+        keys = torch.cat([cache.keys, k], dim=1)  # (B, past + n, D_k)
+        values = torch.cat([cache.values, v], dim=1)
+        a = torch.arange(n, device=q.device).unsqueeze(1)
+        j = torch.arange(past + n, device=q.device).unsqueeze(0)
+        out = self._attend(q, keys, values, a, j, blocked=j < past - cache.valid)
+        valid = torch.clamp(cache.valid + n, max=past)
+        return out, FixedKVCache(keys[:, n:], values[:, n:], valid)
+
     def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         state = self.init_state(q.shape[0], k.shape[-1], v.shape[-1], device=q.device, dtype=q.dtype)
         return self.step(q, k, v, state)[0]
 
     def step(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cache: KVCache
              ) -> tuple[torch.Tensor, KVCache]:
-        if q.dim() != 3 or k.shape[:2] != q.shape[:2] or v.shape[:2] != q.shape[:2] or k.shape[-1] != q.shape[-1]:
-            raise ValueError(
-                f"attention expects q, k (B, K, D_k) and v (B, K, D_v); got {tuple(q.shape)}, {tuple(k.shape)}, "
-                f"{tuple(v.shape)}"
-            )
+        self._check(q, k, v)
         past, n = self.window - 1, q.shape[1]
         if n == 0:
             return q.new_zeros(q.shape[0], 0, v.shape[-1]), cache
@@ -104,16 +159,14 @@ class WindowedCausalAttention(nn.Module):
         base = end - n - past  # buffer index of the oldest frame the first query may see
         # Frames before ``first_real`` are the zero padding of a young stream: never computed.
         first_real = past - cache.valid
-        scale = 1.0 / math.sqrt(q.shape[-1])
         outs = []
         for s in range(0, n, self.block):
             e = min(n, s + self.block)
             lo = max(s, first_real)
             # query s+a sits at window position past+s+a and sees positions s+a .. past+s+a
-            scores = torch.matmul(q[:, s:e], keys[:, base + lo : base + past + e].transpose(1, 2)) * scale
             a = torch.arange(s, e, device=q.device).unsqueeze(1)
             j = torch.arange(lo, past + e, device=q.device).unsqueeze(0)
-            scores = scores.masked_fill((j < a) | (j > a + past), float("-inf"))
-            outs.append(torch.matmul(F.softmax(scores, dim=-1), values[:, base + lo : base + past + e]))
+            span = slice(base + lo, base + past + e)
+            outs.append(self._attend(q[:, s:e], keys[:, span], values[:, span], a, j))
         out = torch.cat(outs, dim=1) if len(outs) != 1 else outs[0]
         return out, KVCache(keys, values, end, min(cache.valid + n, past), tip)

@@ -14,7 +14,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-__all__ = ["LSTMState", "CausalLSTM"]
+__all__ = ["LSTMState", "CausalLSTM", "select_state"]
 
 
 class LSTMState(NamedTuple):
@@ -22,6 +22,12 @@ class LSTMState(NamedTuple):
 
     h: torch.Tensor
     c: torch.Tensor
+
+
+def select_state(condition: torch.Tensor, if_true: LSTMState, if_false: LSTMState) -> LSTMState:
+    """``if_true`` where the 0-d bool ``condition`` holds, else ``if_false``: a branch a traced graph
+    (ONNX export) can carry, where a python ``if`` on a tensor would be frozen at trace time."""
+    return LSTMState(torch.where(condition, if_true.h, if_false.h), torch.where(condition, if_true.c, if_false.c))
 
 
 class CausalLSTM(nn.Module):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 NAME = "export"
-HELP = "export a causal model's streaming step (state in and out) to ONNX"
+HELP = "export a causal model's streaming step (state in and out) to ONNX (TFACM presets; others are refused)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -12,26 +12,51 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("input", metavar="IN", help="audio file (resampled to the model's rate)")
     parser.add_argument("-o", "--out", required=True, metavar="OUTDIR",
                         help="folder for IN_s1.wav, IN_s2.wav, ... (at the model's rate, lined up with IN)")
-    parser.add_argument("--model", required=True, metavar="NAME|PATH",
+    parser.add_argument("--model", metavar="NAME|PATH",
                         help="checkpoint file, run folder, bundled model, or a registry preset (random weights: "
-                             "timing only)")
+                             "timing only); not needed with --onnx")
     parser.add_argument("--chunk-ms", type=float, default=16.0, help="chunk length in ms (default %(default)s)")
     parser.add_argument("--channel", default="0",
                         help="channel of multichannel input, or 'mixdown' (default %(default)s)")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
-    parser.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:1, ...")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: the runtime's choice)")
+    parser.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:1, ... (torch backend)")
+    parser.add_argument("--backend", choices=["torch", "onnxruntime"], default=None,
+                        help="run model.step in PyTorch (default) or an exported ONNX step in onnxruntime "
+                             "(default with --onnx)")
+    parser.add_argument("--onnx", metavar="FILE.onnx", default=None,
+                        help="a file from `speechsep export`; without it, --backend onnxruntime exports --model "
+                             "to a temporary file with chunks of --chunk-ms")
 
 
 def run(args: argparse.Namespace) -> int:
+    import tempfile
+
     import torch
 
     from speechsep.inference.streaming import load_streaming_model, stream_file
 
+    backend = args.backend or ("onnxruntime" if args.onnx else "torch")
+    if args.onnx and backend != "onnxruntime":
+        raise SystemExit("--onnx runs in onnxruntime: drop --backend torch")
+    if not args.model and not args.onnx:
+        raise SystemExit("give --model NAME|PATH (or --onnx FILE.onnx)")
     if args.threads:
         torch.set_num_threads(args.threads)
     channel = args.channel if args.channel == "mixdown" else int(args.channel)
-    model = load_streaming_model(args.model, args.device)
-    result = stream_file(model, args.input, args.out, chunk_ms=args.chunk_ms, channel=channel)
-    print(f"{result.input} -> {', '.join(str(p) for p in result.sources)}")
+    with tempfile.TemporaryDirectory() as tmp:
+        if backend == "onnxruntime":
+            from speechsep.blocks.framing import ms_to_samples
+            from speechsep.export.onnx import OnnxStreamer, export_onnx
+
+            path = args.onnx
+            if path is None:
+                model = load_streaming_model(args.model)
+                path = export_onnx(model, f"{tmp}/step.onnx", model_name=args.model,
+                                   chunk_samples=ms_to_samples(args.chunk_ms, model.sample_rate))
+            model = OnnxStreamer(path, threads=args.threads)
+        else:
+            model = load_streaming_model(args.model, args.device)
+        result = stream_file(model, args.input, args.out, chunk_ms=args.chunk_ms, channel=channel)
+    print(f"{result.input} -> {', '.join(str(p) for p in result.sources)} ({backend})")
     print(result.stats.summary())
     return 0

@@ -5,6 +5,11 @@ The exported graph is one call of ``model.step`` on a fixed chunk of ``chunk_sam
     inputs:  chunk (B, chunk_samples) float32, then every state tensor       (state_<path>)
     outputs: out (B, C, chunk_samples) float32, then every next state tensor (next_state_<path>)
 
+A model whose ``step`` keeps python-int counters or buffers of changing size (which a traced graph
+would freeze at their first values) provides a traceable twin instead: ``export_state(batch_size,
+chunk_samples)`` and ``export_step(chunk, state)``, same output, tensors only, fixed sizes; they are
+exported when present (TFACM: ``TFACM.export_step``).
+
 The state container (NamedTuple, dataclass, tuple, dict, nested) is flattened with
 ``torch.utils._pytree``; the names come from each tensor's path in it (``state.lstm[0]`` becomes
 ``state_lstm_0``). The file's metadata (key ``speechsep``) records what a runtime needs besides the
@@ -87,7 +92,8 @@ def _flatten_state(state: Any) -> tuple[list[torch.Tensor], list[str], pytree.Tr
         if not isinstance(leaf, torch.Tensor):
             raise ValueError(
                 f"streaming state leaf {label} is a {type(leaf).__name__}, not a tensor: ONNX inputs must be "
-                "tensors (keep counters in the state as 0-d tensors)"
+                "tensors (keep counters in the state as 0-d tensors, or give the model a traceable "
+                "export_state/export_step as TFACM has)"
             )
         leaves.append(leaf)
         names.append(re.sub(r"_+", "_", re.sub(r"[^0-9A-Za-z_]", "_", label)).strip("_"))
@@ -101,9 +107,10 @@ class _StepGraph(nn.Module):
         super().__init__()
         self.model = model
         self.spec = spec
+        self.step = getattr(model, "export_step", None) or model.step
 
     def forward(self, chunk: torch.Tensor, *flat_state: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        out, next_state = self.model.step(chunk, pytree.tree_unflatten(list(flat_state), self.spec))
+        out, next_state = self.step(chunk, pytree.tree_unflatten(list(flat_state), self.spec))
         leaves, spec = pytree.tree_flatten(next_state)
         if spec != self.spec:
             raise ValueError(f"{type(self.model).__name__}.step returned a state of another structure: {spec} != {self.spec}")
@@ -140,7 +147,10 @@ def export_onnx(
     if chunk_samples < 1 or batch_size < 1:
         raise ValueError(f"chunk_samples and batch_size must be >= 1, got {chunk_samples} and {batch_size}")
     model = model.eval()
-    state = model.init_state(batch_size)
+    if hasattr(model, "export_state"):
+        state = model.export_state(batch_size, chunk_samples)
+    else:
+        state = model.init_state(batch_size)
     leaves, names, spec = _flatten_state(state)
     graph = _StepGraph(model, spec)
     chunk = torch.zeros(batch_size, chunk_samples)
@@ -197,6 +207,8 @@ class OnnxStreamer:
 
         self.path = Path(path)
         options = ort.SessionOptions()
+        #: intra-op threads (None: onnxruntime's default, one per physical core)
+        self.threads = threads
         if threads:
             options.intra_op_num_threads = threads
             options.inter_op_num_threads = 1

@@ -99,36 +99,51 @@ def stream_waveform(
 
     ``align=False`` returns the raw stream output (delayed by ``model.latency``, its first
     ``latency`` samples silent); ``align=True`` returns it flushed and shifted back onto the input.
+
+    ``model`` may also be a runtime with a fixed step size (an
+    :class:`~speechsep.export.onnx.OnnxStreamer`: it has ``chunk_samples``): ``chunk_samples`` must then
+    be a multiple of it, and the last, shorter chunk is padded with zeros (as the flush would be).
     """
     if not model.is_causal:
         raise StreamingNotSupported(f"{type(model).__name__} is not causal and cannot stream")
     if chunk_samples < 1:
         raise ValueError(f"chunk_samples must be at least 1; got {chunk_samples}")
+    fixed = int(getattr(model, "chunk_samples", 0) or 0)
+    if fixed and chunk_samples % fixed:
+        raise ValueError(f"this runtime steps {fixed} samples at a time: chunk_samples must be a multiple of "
+                         f"{fixed}; got {chunk_samples}")
     wav = check_waveform_batch(wav, "wav")
-    device = next(model.parameters()).device
+    device = next(model.parameters()).device if isinstance(model, torch.nn.Module) else torch.device("cpu")
     wav = wav.to(device)
-    latency = model.latency
-    outs, times = [], []
+    total, latency = wav.shape[-1], model.latency
+    outs, times, produced = [], [], 0
+
+    def run(chunk: torch.Tensor, state):
+        if fixed and chunk.shape[-1] % fixed:  # only the stream's last chunk: zeros, like the flush
+            chunk = torch.nn.functional.pad(chunk, (0, fixed - chunk.shape[-1] % fixed))
+        return model.step(chunk, state)
+
     with torch.inference_mode():
         state = model.init_state(wav.shape[0])
-        for start in range(0, wav.shape[-1], chunk_samples):
+        for start in range(0, total, chunk_samples):
             chunk = wav[:, start : start + chunk_samples]
             t0 = clock()
-            out, state = model.step(chunk, state)
+            out, state = run(chunk, state)
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
             times.append(clock() - t0)
             outs.append(out)
-        if align:
+            produced += out.shape[-1]
+        if align:  # flush with silence until the last input sample has come out (not timed)
             silence = wav.new_zeros(wav.shape[0], chunk_samples)
-            for start in range(0, latency, chunk_samples):
-                out, state = model.step(silence[:, : min(chunk_samples, latency - start)], state)
+            while produced < total + latency:
+                out, state = run(silence[:, : min(chunk_samples, total + latency - produced)], state)
                 outs.append(out)
+                produced += out.shape[-1]
     out = torch.cat(outs, dim=-1) if outs else wav.new_zeros(wav.shape[0], model.num_sources, 0)
-    if align:
-        out = out[..., latency:]
-    stats = StreamStats(model.sample_rate, chunk_samples, latency, wav.shape[-1] / model.sample_rate,
-                        tuple(times), torch.get_num_threads())
+    out = out[..., latency : latency + total] if align else out[..., :total]
+    stats = StreamStats(model.sample_rate, chunk_samples, latency, total / model.sample_rate,
+                        tuple(times), getattr(model, "threads", None) or torch.get_num_threads())
     return out, stats
 
 

@@ -23,13 +23,19 @@ import dataclasses
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from speechsep.blocks.causal_conv import CausalConv2d, CausalConvTranspose2d
 from speechsep.blocks.encoders import CodecState, ComplexCodec
-from speechsep.blocks.framing import AlignerState, OutputAligner, ms_to_samples, stream_latency
+from speechsep.blocks.framing import (
+    AlignerState,
+    OutputAligner,
+    ms_to_samples,
+    stream_latency,
+)
 from speechsep.blocks.norm import ChannelLayerNorm
-from speechsep.blocks.recurrent import LSTMState
+from speechsep.blocks.recurrent import LSTMState, select_state
 from speechsep.models.base import ModelConfig, SeparationModel, StreamingNotSupported
 from speechsep.models.tfacm_modules import (
     CAR,
@@ -44,7 +50,7 @@ from speechsep.models.tfacm_modules import (
 from speechsep.registry import register_model, register_preset
 from speechsep.utils import check_waveform_batch
 
-__all__ = ["TFACMConfig", "TFACM", "TFACMSeparator", "SeparatorState", "TFACMState"]
+__all__ = ["TFACMConfig", "TFACM", "TFACMSeparator", "SeparatorState", "TFACMState", "ExportState"]
 
 
 @dataclasses.dataclass
@@ -72,6 +78,47 @@ class TFACMConfig(ModelConfig):
     eps: float = 1e-5
 
 
+class _RealDFT(nn.Module):
+    """The codec's rfft and irfft + overlap-add as real convolutions, for the traced step: the ONNX
+    exporter has no complex tensors, no FFT and no ``as_strided``. Buffers are derived, not saved: the
+    state dict is unchanged.
+
+    analyse: ``(B, L)`` samples -> ``(B, 2, F, K)`` real/imag channels of the K = (L - W) / H + 1 frames
+    they hold, as ``ComplexCodec`` lays them out;
+    synthesise: ``(B, C, 2, F, K)`` -> ``(B, C, (K - 1) H + W)``: every frame's irfft, times the synthesis
+    window, overlap-added; one transposed convolution whose kernel holds the inverse DFT basis.
+    """
+
+    def __init__(self, codec: ComplexCodec):
+        super().__init__()
+        n_fft, window, self.hop = codec.stft.n_fft, codec.window, codec.hop
+        t = torch.arange(n_fft, dtype=torch.float64)
+        f = torch.arange(codec.num_bins, dtype=torch.float64)
+        angle = 2 * math.pi * f[:, None] * t[None, :window] / n_fft  # (F, W): the n_fft - W padding is zeros
+        taper = codec.stft.taper.double()
+        # analysis: X_f = sum_n w[n] x[n] e^{-2 pi i f n / N}, a strided convolution over the samples
+        analysis = torch.cat([taper * torch.cos(angle), -taper * torch.sin(angle)])
+        self.register_buffer("analysis", analysis[:, None, :].float(), persistent=False)  # (2F, 1, W)
+        # synthesis (irfft): x[n] = (1/N) sum_f a_f (Re X_f cos - Im X_f sin), a_f = 2 but 1 at DC and at
+        # N/2; like irfft, the imaginary parts of those two bins are ignored (their sine is zero)
+        weight = torch.full((codec.num_bins, 1), 2.0, dtype=torch.float64)
+        weight[0] = 1.0
+        if n_fft % 2 == 0:
+            weight[-1] = 1.0
+        basis = torch.cat([torch.cos(angle), -torch.sin(angle)]) * weight.repeat(2, 1) / n_fft
+        synthesis = codec.istft.synthesis.double()
+        self.register_buffer("synthesis", (basis * synthesis)[:, None, :].float(), persistent=False)  # (2F, 1, W)
+
+    def analyse(self, samples: torch.Tensor) -> torch.Tensor:
+        spec = F.conv1d(samples[:, None], self.analysis, stride=self.hop)  # (B, 2F, K)
+        return spec.reshape(samples.shape[0], 2, -1, spec.shape[-1])
+
+    def synthesise(self, ri: torch.Tensor) -> torch.Tensor:
+        b, c, _, f, k = ri.shape
+        out = F.conv_transpose1d(ri.reshape(b * c, 2 * f, k), self.synthesis, stride=self.hop)
+        return out.reshape(b, c, -1)
+
+
 def _frames(ms: float, hop_ms: float, what: str) -> int:
     n = int(round(ms / hop_ms))
     if n < 1:
@@ -83,7 +130,9 @@ def _frames(ms: float, hop_ms: float, what: str) -> int:
 class SeparatorState:
     """Streaming state of the separator. Sizes never depend on how long the stream has run.
 
-    frames: frames processed so far (fixes where T-Local segments start);
+    frames: frames processed so far (fixes where T-Local segments start); a 0-d int64 tensor in the
+        traceable form (``init_traceable_state``, for ONNX export), whose CAR caches are then
+        :class:`~speechsep.blocks.attention.FixedKVCache`;
     input_conv / output_conv: the last frames the causal 2-D convs need, (B, 2, F, k-1) / (B, N, F, k-1);
     carries: per block, LSTM-T's (h, c) to continue from (at a segment start: the cache memory's output);
     tlocal_convs: per block, the T-Local transposed-conv cache (B*F, N, kernel-1);
@@ -91,7 +140,7 @@ class SeparatorState:
     memory: per block boundary (B-1), the cache memory LSTMs' states over the segment sequence.
     """
 
-    frames: int
+    frames: int | torch.Tensor
     input_conv: torch.Tensor
     carries: list[LSTMState]
     tlocal_convs: list[torch.Tensor]
@@ -142,6 +191,51 @@ class TFACMSeparator(nn.Module):
             memory=[self.memory.init_state(bf, **kw) for _ in blocks[1:]] if self.memory is not None else [],
             output_conv=self.output_conv.init_state(batch_size, self.num_bins, **kw),
         )
+
+    def init_traceable_state(self, batch_size: int, *, device=None, dtype=torch.float32) -> SeparatorState:
+        if not self.cfg.cache_memory:
+            raise StreamingNotSupported("TFACM with cache_memory=False (the unaligned ablation) reads the future")
+        state = self.init_state(batch_size, device=device, dtype=dtype)
+        cars = [b.car.init_state(batch_size, device=device, dtype=dtype, fixed=True) for b in self.blocks]
+        return dataclasses.replace(state, frames=torch.zeros((), dtype=torch.long, device=device), cars=cars)
+
+    def step_traceable(self, spec: torch.Tensor, state: SeparatorState) -> tuple[torch.Tensor, SeparatorState]:
+        """:meth:`step` with tensor positions and fixed-size state, for chunks of at most W2 frames.
+
+        The same modules in the same order; only the T-Local segmentation is done with masks
+        (``TLocal.step_traceable``) and the cache memory is run once per chunk, its state kept
+        unless a segment finished (eq. 1-2: at most one can, as K <= W2).
+        """
+        b, _, f, k = spec.shape
+        if not 1 <= k <= self.segment:
+            raise ValueError(f"a traced TFACM step takes 1 to {self.segment} frames (one T-Local segment); got {k}")
+        index = state.frames + torch.arange(k, device=spec.device)
+        starts, ends = index % self.segment == 0, (index + 1) % self.segment == 0
+        finished, ends_chunk = ends.any(), ends[-1]
+        x, input_cache = self.input_conv.step(spec, state.input_conv)
+        x = self.input_norm(x)
+        zeros = spec.new_zeros(1, b * f, self.cfg.hidden_size)
+        init = LSTMState(zeros, zeros)  # eq. 2: block 0's segments start from zeros
+        carries, convs, cars, memory = [], [], [], []
+        for i, block in enumerate(self.blocks):
+            x = block.flocal(x)
+            x, last, done, conv_cache = block.tlocal.step_traceable(x, starts, ends, state.carries[i], init,
+                                                                     state.tlocal_convs[i])
+            x, car_state = block.car.step(x, state.cars[i])
+            convs.append(conv_cache)
+            cars.append(car_state)
+            carries.append(select_state(ends_chunk, init, last))
+            if i + 1 == len(self.blocks):
+                break
+            # eq. 1-2: the segment that finished in block i starts the next segment of block i+1
+            inits, mem = self.memory.step(SegmentStates(done.h, done.c), state.memory[i])
+            old = state.memory[i]
+            memory.append(MemoryState(select_state(finished, mem.h_net, old.h_net),
+                                      select_state(finished, mem.c_net, old.c_net)))
+            init = inits.lstm_state(0)
+        y, output_cache = self.output_conv.step(x, state.output_conv)
+        new_state = SeparatorState(state.frames + k, input_cache, carries, convs, cars, memory, output_cache)
+        return y.reshape(b, self.cfg.num_sources, 2, f, k), new_state
 
     def step(self, spec: torch.Tensor, state: SeparatorState) -> tuple[torch.Tensor, SeparatorState]:
         b, _, f, k = spec.shape
@@ -216,6 +310,7 @@ class TFACM(SeparationModel):
         self.codec = ComplexCodec(ms_to_samples(config.window_ms, sr), ms_to_samples(config.hop_ms, sr), causal=True)
         self.separator = TFACMSeparator(config, self.codec.num_bins)
         self._aligner = OutputAligner(self.latency)
+        self._dft = _RealDFT(self.codec)
 
     @property
     def is_causal(self) -> bool:
@@ -269,6 +364,78 @@ class TFACM(SeparationModel):
         samples, codec = self.codec.decode_step(self._estimate(out, feats), codec)
         out, aligner = self._aligner.step(samples, chunk.shape[-1], state.aligner)
         return out, TFACMState(codec, separator, aligner)
+
+    # ------------------------------------------------------------- traced step (ONNX export)
+    def _check_export_chunk(self, chunk_samples: int) -> None:
+        hop, most = self.codec.hop, self.codec.hop * self.separator.segment
+        if chunk_samples % hop or not hop <= chunk_samples <= most:
+            raise ValueError(f"an exported TFACM step takes a multiple of the {hop}-sample hop, at most one "
+                             f"T-Local segment ({most} samples); got {chunk_samples}")
+
+    def export_state(self, batch_size: int, chunk_samples: int) -> ExportState:
+        """Initial state of :meth:`export_step` on chunks of ``chunk_samples`` samples."""
+        self._check_streamable()
+        self._check_export_chunk(chunk_samples)
+        p = next(self.parameters())
+        codec = self.codec.init_state(batch_size, self.num_sources)
+        kw = {"device": p.device, "dtype": p.dtype}
+        return ExportState(
+            analysis=codec.analysis.buffer,
+            pending=codec.synthesis.pending,
+            fifo=torch.zeros(batch_size, self.num_sources, self.codec.hop - 1, **kw),
+            samples=torch.zeros((), dtype=torch.long, device=p.device),
+            separator=self.separator.init_traceable_state(batch_size, **kw),
+        )
+
+    def export_step(self, chunk: torch.Tensor, state: ExportState) -> tuple[torch.Tensor, ExportState]:
+        """:meth:`step` as a traceable graph: same output, for chunks of a fixed multiple of the hop.
+
+        The STFT and iSTFT are :class:`_RealDFT`'s convolutions around the codec's state: the framer's
+        pending samples and the overlap-add's partial sums (ONNX has no complex tensors).
+
+        A chunk of m hops completes exactly m frames and makes m hops of padded samples final, so
+        every size is fixed. The stream's head, which :meth:`step` handles with python-int counters
+        (the head gain and the dropped padding of the overlap-add, the aligner's leading silence),
+        is handled here by zeroing the padded samples before the framing's ``W - H`` padding ends:
+        in a causal codec the head gain only touches those samples.
+        """
+        chunk = check_waveform_batch(chunk, "chunk")
+        self._check_export_chunk(chunk.shape[-1])
+        framing = self.codec.framing
+        # the framer's pending samples and the chunk hold exactly m new frames (W - H samples stay)
+        buffer = torch.cat([state.analysis, chunk], dim=-1)
+        feats = self._dft.analyse(buffer)
+        out, separator = self.separator.step_traceable(feats, state.separator)
+        summed = self._dft.synthesise(self._estimate(out, feats))  # (B, C, (m - 1) H + W)
+        # the previous chunk's partial sums go onto the first W - H samples; m hops are now final
+        tail, done = state.pending.shape[-1], feats.shape[-1] * framing.hop
+        summed = torch.cat([summed[..., :tail] + state.pending, summed[..., tail:]], dim=-1)
+        samples, pending = summed[..., :done], summed[..., done:]
+        index = state.samples + torch.arange(done, device=samples.device)
+        samples = samples * (index >= framing.pad_left).to(samples.dtype)
+        joined = torch.cat([state.fifo, samples], dim=-1)
+        n = chunk.shape[-1]
+        return joined[..., :n], ExportState(buffer[:, done:], pending, joined[..., n:], state.samples + done,
+                                            separator)
+
+
+@dataclasses.dataclass
+class ExportState:
+    """State of :meth:`TFACM.export_step`: tensors only, sizes fixed by the chunk.
+
+    analysis: the STFT framer's pending samples, (B, W - H);
+    pending: the iSTFT overlap-add's partial sums, (B, C, W - H);
+    fifo: final samples not yet returned, (B, C, H - 1) (the stream delay W - 1 is W - H of framing
+        plus these H - 1);
+    samples: 0-d int64, padded samples made final so far (the first W - H are the framing's padding);
+    separator: the separator state in its traceable form.
+    """
+
+    analysis: torch.Tensor
+    pending: torch.Tensor
+    fifo: torch.Tensor
+    samples: torch.Tensor
+    separator: SeparatorState
 
 
 def _preset(name: str, description: str, paper: dict | None = None, tags: tuple[str, ...] = (), **fields):

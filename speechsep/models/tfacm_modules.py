@@ -19,10 +19,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from speechsep.blocks.attention import KVCache, WindowedCausalAttention
+from speechsep.blocks.attention import FixedKVCache, KVCache, WindowedCausalAttention
 from speechsep.blocks.causal_conv import CausalConv2d, CausalConvTranspose1d
 from speechsep.blocks.norm import ChannelLayerNorm, FrameLayerNorm
-from speechsep.blocks.recurrent import CausalLSTM, LSTMState
+from speechsep.blocks.recurrent import CausalLSTM, LSTMState, select_state
 
 __all__ = ["segment_pieces", "SegmentStates", "FLocal", "TLocal", "CacheMemory", "MemoryState", "CAR",
            "CARState"]
@@ -75,7 +75,15 @@ class FLocal(nn.Module):
         b, n, f, k = x.shape
         y = F.pad(self.norm(x), (0, 0, 0, self.padded_bins - f))
         # sub-band-major, the LSTM's own layout: one copy of the unfolded input, none inside the LSTM
-        y = y.permute(2, 0, 3, 1).unfold(0, self.width, self.stride)  # (L_F, B, K, N, W1)
+        y = y.permute(2, 0, 3, 1)  # (F_padded, B, K, N)
+        if torch.jit.is_tracing():
+            # the ONNX exporter cannot unfold a tensor whose shape it does not track: gather the same
+            # bins (bin s*S1 + w of sub-band s) with an index instead; the values are identical
+            index = (torch.arange(self.num_subbands)[:, None] * self.stride + torch.arange(self.width)).flatten()
+            y = y.index_select(0, index.to(y.device)).reshape(self.num_subbands, self.width, b, k, n)
+            y = y.permute(0, 2, 3, 4, 1)  # (L_F, B, K, N, W1)
+        else:
+            y = y.unfold(0, self.width, self.stride)  # (L_F, B, K, N, W1)
         y = y.reshape(self.num_subbands, b * k, n * self.width)  # (L_F, B*K, N*W1)
         y = self.back(self.lstm(y).permute(1, 2, 0))  # (B*K, H, L_F) -> (B*K, N, F_padded)
         y = y[..., :f].reshape(b, k, n, f).permute(0, 2, 3, 1)  # (B, N, F, K)
@@ -100,6 +108,17 @@ class TLocal(nn.Module):
         self.lstm_norm = nn.LayerNorm(channels, eps=eps)
         self.back = CausalConvTranspose1d(channels, channels, kernel)
 
+    def _sequence(self, x: torch.Tensor) -> torch.Tensor:
+        b, n, f, k = x.shape
+        return self.norm(x).permute(0, 2, 3, 1).reshape(b * f, k, n)  # (B*F, K, N)
+
+    def _finish(self, x: torch.Tensor, seq: torch.Tensor, y: torch.Tensor, conv_cache: torch.Tensor
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        b, n, f, k = x.shape
+        y = seq + self.lstm_norm(y)  # SkiM's segment LSTM: residual around the normalised projection
+        y, conv_cache = self.back.step(y.transpose(1, 2), conv_cache)  # (B*F, N, K)
+        return x + y.reshape(b, f, n, k).transpose(1, 2), conv_cache
+
     def step(self, x: torch.Tensor, position: int, carry: LSTMState, inits: SegmentStates | None,
              conv_cache: torch.Tensor) -> tuple[torch.Tensor, SegmentStates, torch.Tensor]:
         """``x`` ``(B, N, F, K)``; ``carry`` continues the first piece; ``inits`` starts pieces 1, 2, ...
@@ -108,7 +127,7 @@ class TLocal(nn.Module):
         """
         b, n, f, k = x.shape
         pieces = segment_pieces(position, k, self.segment)
-        seq = self.norm(x).permute(0, 2, 3, 1).reshape(b * f, k, n)  # (B*F, K, N)
+        seq = self._sequence(x)
         outs, finals_h, finals_c = [], [], []
         head = pieces[0]
         y, st = self.lstm.step(seq[:, :head], carry)
@@ -131,11 +150,31 @@ class TLocal(nn.Module):
             finals_h.append(st.h)
             finals_c.append(st.c)
         y = torch.cat(outs, dim=1) if len(outs) > 1 else outs[0]
-        y = seq + self.lstm_norm(y)  # SkiM's segment LSTM: residual around the normalised projection
-        y, conv_cache = self.back.step(y.transpose(1, 2), conv_cache)  # (B*F, N, K)
-        y = y.reshape(b, f, n, k).transpose(1, 2)
-        finals = SegmentStates(torch.cat(finals_h, 0), torch.cat(finals_c, 0))
-        return x + y, finals, conv_cache
+        out, conv_cache = self._finish(x, seq, y, conv_cache)
+        return out, SegmentStates(torch.cat(finals_h, 0), torch.cat(finals_c, 0)), conv_cache
+
+    def step_traceable(self, x: torch.Tensor, starts: torch.Tensor, ends: torch.Tensor, carry: LSTMState,
+                       init: LSTMState, conv_cache: torch.Tensor
+                       ) -> tuple[torch.Tensor, LSTMState, LSTMState, torch.Tensor]:
+        """:meth:`step` for a traced graph, where segment boundaries are tensors, not python ints.
+
+        ``starts``/``ends`` ``(K,)`` bool mark the frames that start/finish a segment; at most one
+        segment may finish inside the chunk (the caller checks K <= W2). Frame by frame, LSTM-T
+        continues ``carry`` and restarts from ``init`` at a start (frame 0 never restarts: a chunk that
+        starts a segment was given its initial state as ``carry``). Returns the output, the state after
+        the last frame, the state after the frame that finished a segment (unused if none did) and
+        the transposed-conv cache.
+        """
+        seq = self._sequence(x)
+        state, done, outs = carry, carry, []
+        for j in range(seq.shape[1]):
+            if j:
+                state = select_state(starts[j], init, state)
+            y, state = self.lstm.step(seq[:, j : j + 1], state)
+            done = select_state(ends[j], state, done)
+            outs.append(y)
+        out, conv_cache = self._finish(x, seq, torch.cat(outs, dim=1), conv_cache)
+        return out, state, done, conv_cache
 
 
 class MemoryState(NamedTuple):
@@ -215,7 +254,7 @@ class CARState(NamedTuple):
     """CAR streaming state: the attention's key/value cache and the two depth-wise conv caches
     (``(B, N, F, gate_kernel - 1)``; ``None`` when the gated convolution is ablated)."""
 
-    kv: KVCache
+    kv: KVCache | FixedKVCache
     gate_left: torch.Tensor | None
     gate_right: torch.Tensor | None
 
@@ -246,9 +285,11 @@ class CAR(nn.Module):
             self.gate_right = _GatePath(channels, gate_kernel, activation=True)
             self.gate_out = nn.Conv2d(channels, channels, 1)
 
-    def init_state(self, batch_size: int, *, device=None, dtype=torch.float32) -> CARState:
-        kv = self.attention.init_state(batch_size * self.heads, self.query.dim * self.num_bins,
-                                       self.value_dim * self.num_bins, device=device, dtype=dtype)
+    def init_state(self, batch_size: int, *, device=None, dtype=torch.float32, fixed: bool = False) -> CARState:
+        """``fixed=True``: a :class:`FixedKVCache` (traceable, for ONNX export) instead of the buffered one."""
+        make = self.attention.init_fixed_state if fixed else self.attention.init_state
+        kv = make(batch_size * self.heads, self.query.dim * self.num_bins, self.value_dim * self.num_bins,
+                  device=device, dtype=dtype)
         if not self.gated:
             return CARState(kv, None, None)
         left = self.gate_left.dw.init_state(batch_size, self.num_bins, device=device, dtype=dtype)
@@ -256,7 +297,8 @@ class CAR(nn.Module):
 
     def step(self, x: torch.Tensor, state: CARState) -> tuple[torch.Tensor, CARState]:
         b, n, f, k = x.shape
-        v, kv = self.attention.step(self.query(x), self.key(x), self.value(x), state.kv)  # (B*M, K, N/M*F)
+        attend = self.attention.step_fixed if isinstance(state.kv, FixedKVCache) else self.attention.step
+        v, kv = attend(self.query(x), self.key(x), self.value(x), state.kv)  # (B*M, K, N/M*F)
         v = v.reshape(b, self.heads, k, self.value_dim, f).permute(0, 1, 3, 4, 2).reshape(b, n, f, k)
         x = x + self.proj(v)
         if not self.gated:

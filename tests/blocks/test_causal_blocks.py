@@ -204,3 +204,21 @@ def test_cumulative_norm_first_frame_and_closed_form():
 def test_wrong_shape_raises_with_shape(bad):
     with pytest.raises(ValueError, match=str(tuple(bad.shape)).replace("(", r"\(").replace(")", r"\)")):
         CausalConv1d(3, 4, 3)(bad)
+
+
+@pytest.mark.parametrize("sizes", [[1], [3], [6], [2, 5, 1]], ids=["one", "prime", "window", "mixed"])
+def test_fixed_size_attention_cache_equals_the_buffered_one(sizes):
+    """The traceable path (ONNX export): a cache of exactly window - 1 frames, ``valid`` a tensor."""
+    attn = WindowedCausalAttention(window=6, block=4)
+    x = torch.randn(2, FRAMES, 8)
+    with torch.no_grad():
+        ref = attn(x, 0.5 * x, x[..., :5])
+        state = attn.init_fixed_state(2, 8, 5)
+        outs, shapes = [], set()
+        for piece in _split(x, sizes, 1):
+            y, state = attn.step_fixed(piece, 0.5 * piece, piece[..., :5], state)
+            outs.append(y)
+            shapes.add((state.keys.shape, state.values.shape))
+    torch.testing.assert_close(torch.cat(outs, 1), ref, rtol=0, atol=1e-6)
+    assert shapes == {((2, 5, 8), (2, 5, 5))}  # never grows, never shrinks
+    assert state.valid.dtype == torch.long and int(state.valid) == 5

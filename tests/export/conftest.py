@@ -20,6 +20,17 @@ def _testkit():
     return sys.modules["serve_testkit"]
 
 
+@pytest.fixture(autouse=True)
+def _single_torch_thread():
+    """Exported steps are hundreds of tiny ops: on a loaded 2-core machine a second thread only waits."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture
 def testkit():
     return _testkit()

@@ -173,3 +173,55 @@ def test_step_does_not_mutate_module_and_gradients_flow():
     grads = [p.grad for p in model.parameters()]
     assert all(g is not None for g in grads)
     assert sum(float(g.abs().sum()) > 0 for g in grads) > 0.9 * len(grads)
+
+
+def _leaves(state) -> list[torch.Tensor]:
+    import dataclasses
+
+    if isinstance(state, torch.Tensor):
+        return [state]
+    if dataclasses.is_dataclass(state):
+        state = [getattr(state, f.name) for f in dataclasses.fields(state)]
+    return [t for item in (state or []) for t in _leaves(item)] if isinstance(state, (list, tuple)) else []
+
+
+@pytest.mark.parametrize(("hops", "overrides"), [(1, {"segment_ms": 10.0}), (7, {"segment_ms": 10.0}),
+                                                 (10, {"segment_ms": 10.0}), (16, {"car": False}),
+                                                 (2, {"output": "mask", "segment_ms": 10.0})],
+                         ids=["1-hop", "prime-hops-unaligned", "whole-segment", "no-car-16ms", "mask"])
+def test_traceable_export_step_equals_step(hops, overrides):
+    """``export_step`` (tensor positions, fixed-size state: what ONNX runs) gives ``step``'s output."""
+    model = _tiny(**overrides)
+    chunk = hops * model.codec.hop
+    x = torch.randn(2, chunk * max(6, 32 // hops))  # 32 frames or more: several segment boundaries
+    with torch.no_grad():
+        state, traced = model.init_state(2), model.export_state(2, chunk)
+        ref, got, sizes = [], [], set()
+        for piece in x.split(chunk, dim=-1):
+            out, state = model.step(piece, state)
+            ref.append(out)
+            out, traced = model.export_step(piece, traced)
+            got.append(out)
+            sizes.add(tuple(tuple(t.shape) for t in _leaves(traced)))
+    ref_t, got_t = torch.cat(ref, -1), torch.cat(got, -1)
+    assert got_t.shape == ref_t.shape == (2, 2, x.shape[-1])
+    assert float((got_t - ref_t).abs().max()) <= 1e-5 * float(ref_t.pow(2).mean().sqrt())
+    assert len(sizes) == 1  # every state tensor keeps its shape: the graph can carry it
+    assert int(traced.separator.frames) == x.shape[-1] // model.codec.hop
+
+
+def test_export_step_refuses_chunks_it_cannot_trace():
+    model = _tiny(segment_ms=10.0)
+    hop = model.codec.hop
+    with pytest.raises(ValueError, match="multiple of the 8-sample hop"):
+        model.export_state(1, hop + 1)
+    with pytest.raises(ValueError, match="at most one T-Local segment"):
+        model.export_state(1, 11 * hop)
+    with pytest.raises(StreamingNotSupported):
+        _tiny(cache_memory=False).export_state(1, hop)
+
+
+def test_traceable_state_dict_is_unchanged():
+    # the export path adds derived buffers only: checkpoints (the bundled tfacm-lite) load as before
+    model = build("tfacm-lite")
+    assert not any(name.startswith("_dft") for name in model.state_dict())
