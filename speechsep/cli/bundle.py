@@ -12,6 +12,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run", help="training run folder (best.pt, log.jsonl, config.yaml)")
     parser.add_argument("--name", required=True, help="bundled model name (folder under speechsep/pretrained/)")
     parser.add_argument("--data", required=True, help="test data spec for the card, e.g. demo:ROOT:test:reverb")
+    parser.add_argument("--recipe", help="the recipe the run was trained with, for the card's command "
+                        "(e.g. bundled/tfacm-lite)")
     parser.add_argument("--limit", type=int, help="evaluate only the first N test utterances")
     parser.add_argument("--notes", default="", help="free text for the card (e.g. why training stopped)")
     parser.add_argument("--default", action="store_true", help="make it the model `speechsep separate` uses by default")
@@ -21,7 +23,7 @@ def run(args: argparse.Namespace) -> int:
     from speechsep.inference.bundling import bundle_run
     from speechsep.inference.loading import set_default_bundled
 
-    out = bundle_run(args.run, args.name, args.data, limit=args.limit, notes=args.notes,
+    out = bundle_run(args.run, args.name, args.data, limit=args.limit, notes=args.notes, recipe=args.recipe,
                      progress=lambda done, total: print(f"\r  eval {done}/{total}", end="", flush=True))
     print()
     if args.default:

@@ -21,7 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from speechsep.cli.serve import resolve_model
+    from speechsep.inference.loading import resolve_model
     from speechsep.export.onnx import OnnxStreamer, export_onnx, stream_parity
 
     model = resolve_model(args.model)

@@ -17,7 +17,7 @@ NAME = "models"
 HELP = "list the bundled trained models with the headline numbers of their model cards"
 
 #: shown in this order when a card has them (the last component of a dotted key must match)
-HEADLINE_KEYS = ("dataset", "sample_rate", "causal", "latency_ms", "params_m", "macs_g",
+HEADLINE_KEYS = ("dataset", "sample_rate", "causal", "latency_ms", "params_m", "macs_g", "total_steps",
                  "si_sdri", "si_snri", "sdri", "si_sdr", "pesq", "stoi")
 
 

@@ -12,14 +12,6 @@ HELP = "serve live separation over WebSocket with a browser page (and file uploa
 log = logging.getLogger(__name__)
 
 
-def resolve_model(spec: str | None):
-    """Kept for callers that import it from here (``speechsep export``); the logic lives in
-    :func:`speechsep.inference.loading.resolve_model`, shared by separate, stream, serve and export."""
-    from speechsep.inference.loading import resolve_model as resolve
-
-    return resolve(spec)
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from speechsep.serve.sessions import RESAMPLE_QUALITIES, ServeLimits
 

@@ -33,7 +33,8 @@ def run(args: argparse.Namespace) -> int:
 
     import torch
 
-    from speechsep.inference.streaming import load_streaming_model, stream_file
+    from speechsep.inference.loading import resolve_model
+    from speechsep.inference.streaming import stream_file
 
     backend = args.backend or ("onnxruntime" if args.onnx else "torch")
     if args.onnx and backend != "onnxruntime":
@@ -50,12 +51,12 @@ def run(args: argparse.Namespace) -> int:
 
             path = args.onnx
             if path is None:
-                model = load_streaming_model(args.model)
+                model = resolve_model(args.model)
                 path = export_onnx(model, f"{tmp}/step.onnx", model_name=args.model,
                                    chunk_samples=ms_to_samples(args.chunk_ms, model.sample_rate))
             model = OnnxStreamer(path, threads=args.threads)
         else:
-            model = load_streaming_model(args.model, args.device)
+            model = resolve_model(args.model, map_location=args.device)
         result = stream_file(model, args.input, args.out, chunk_ms=args.chunk_ms, channel=channel)
     print(f"{result.input} -> {', '.join(str(p) for p in result.sources)} ({backend})")
     print(result.stats.summary())

@@ -90,8 +90,25 @@ def run_history(run_dir: Path) -> dict[str, Any]:
         "epochs": max((r["epoch"] for r in valid), default=0),
         "best_valid_si_sdr": max((r["si_sdr"] for r in valid), default=None),
         "train_step_hours": seconds / 3600,
-        "valid_curve": [(r["epoch"], round(r["si_sdr"], 3)) for r in valid],
+        "valid_curve": [(r["step"], round(r["si_sdr"], 3)) for r in valid],
     }
+
+
+def _sessions(history: dict[str, Any], init_from: str | None) -> list[dict[str, Any]]:
+    """This run's training history after those of the bundle it was warm-started from (if any).
+
+    A bundled model keeps training across sessions by warm starts (``init_from`` = its ``model.pt``);
+    the card then accounts for every session, so its step and hour totals stay true.
+    """
+    earlier: list[dict[str, Any]] = []
+    if init_from:
+        card = Path(os.path.expandvars(init_from)).expanduser().parent / "card.json"
+        if card.is_file():
+            prior = json.loads(card.read_text())["training"]
+            earlier = prior.get("sessions") or [
+                {k: prior[k] for k in ("steps", "train_step_hours", "best_valid_si_sdr", "valid_curve") if k in prior}]
+    this = {k: history[k] for k in ("steps", "train_step_hours", "best_valid_si_sdr", "valid_curve")}
+    return [*earlier, {**this, "init_from": init_from}]
 
 
 def _render_card(card: dict[str, Any]) -> str:
@@ -99,12 +116,18 @@ def _render_card(card: dict[str, Any]) -> str:
              "| | |", "|---|---|"]
     for key in ("preset", "family", "causal", "latency_ms", "sample_rate", "params_m", "macs_g"):
         lines.append(f"| {key} | {card[key]} |")
-    lines += ["", "## Training", "", f"- data: `{card['training']['data']}`",
-              f"- steps: {card['training']['steps']} ({card['training']['epochs']} validation epochs)",
-              f"- compute: {card['training']['train_step_hours']:.2f} hours of training steps on "
-              f"{card['training']['device']}",
-              f"- best validation SI-SDR: {card['training']['best_valid_si_sdr']}",
-              f"- command: `{card['training']['command']}`", "", "## Test results (measured with `speechsep eval`)", "",
+    training = card["training"]
+    lines += ["", "## Training", "", f"- data: `{training['data']}`",
+              f"- steps: {training['total_steps']} over {len(training['sessions'])} session(s)",
+              f"- compute: {training['total_train_step_hours']:.2f} hours of training steps on {training['device']}",
+              f"- best validation SI-SDR (this session): {training['best_valid_si_sdr']}",
+              f"- command: `{training['command']}`", "",
+              "Validation SI-SDR (dB) by step, each session's steps counted from its own start:", "",
+              "| session | steps | hours | curve (step: SI-SDR) |", "|---|---|---|---|"]
+    for i, session in enumerate(training["sessions"], 1):
+        curve = ", ".join(f"{step}: {value:.2f}" for step, value in session.get("valid_curve", []))
+        lines.append(f"| {i} | {session['steps']} | {session['train_step_hours']:.2f} | {curve} |")
+    lines += ["", "## Test results (measured with `speechsep eval`)", "",
               f"Data: `{card['test']['data']}` ({card['test']['utterances']} utterances). "
               f"Command: `{card['test']['command']}`", "",
               "| metric | mean | median | 95 % CI |", "|---|---|---|---|"]
@@ -123,6 +146,7 @@ def bundle_run(
     *,
     limit: int | None = None,
     notes: str = "",
+    recipe: str | None = None,
     dest: Path = PRETRAINED_DIR,
     progress=None,
 ) -> Path:
@@ -143,6 +167,9 @@ def bundle_run(
     dataset = open_dataset(data_spec, sample_rate=model.sample_rate)
     result = evaluate(model, dataset, limit=limit, progress=progress)
     cost = complexity(model, seconds=1.0)
+    sessions = _sessions(history, train_config.get("init_from"))
+    recipe = recipe or "<recipe>"
+    warm = f" --set init_from=speechsep/pretrained/{name}/model.pt" if len(sessions) > 1 else ""
     preset = getattr(model.config, "preset", None) or train_config.get("model", {}).get("name") or model.family
     card = {
         "name": name,
@@ -156,11 +183,15 @@ def bundle_run(
         "macs_g": round(cost.macs_per_second / 1e9, 3),
         "training": {
             "data": train_config.get("data", {}).get("train", "see config"),
-            "command": f"speechsep train <recipe> --out {run_dir.name} (rerun to resume)",
+            "command": f"speechsep train {recipe} --out {run_dir.name}{warm}",
+            "continue_command": f"speechsep train {recipe} --out NEW_RUN --set init_from=speechsep/pretrained/{name}/model.pt",
             "device": "CPU, 1 thread" if not torch.cuda.is_available() else "GPU",
             "config_yaml": config_text,
             "checkpoint_step": int(payload.get("step", 0)),
             **history,
+            "sessions": sessions,
+            "total_steps": sum(x["steps"] for x in sessions),
+            "total_train_step_hours": sum(x["train_step_hours"] for x in sessions),
         },
         "test": {
             "data": data_spec,

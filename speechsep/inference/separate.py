@@ -37,12 +37,24 @@ __all__ = [
     "separate_waveform",
     "separate_files",
     "output_paths",
+    "limit_peak",
+    "PEAK_LIMIT",
 ]
 
 log = logging.getLogger(__name__)
 
 #: Separated sources are scaled down together, never clipped, when their peak would exceed this.
 PEAK_LIMIT = 0.99
+
+
+def limit_peak(sources: np.ndarray, what: str = "output") -> np.ndarray:
+    """Scale all ``sources`` together so none peaks above :data:`PEAK_LIMIT` (never clip one of them:
+    clipping distorts, and scaling one source alone would change the sources' level ratio)."""
+    peak = float(np.abs(sources).max(initial=0.0))
+    if peak <= PEAK_LIMIT:
+        return sources
+    log.info("%s: separated peak %.3f; scaling the sources by %.3f", what, peak, PEAK_LIMIT / peak)
+    return sources * (PEAK_LIMIT / peak)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -219,10 +231,7 @@ def separate_files(
             batch_segments=batch_segments,
         )
         si_snri = _si_snri(est, job.refs, wav, sr, channel) if job.refs else None
-        peak = float(np.abs(est).max(initial=0.0))
-        if peak > PEAK_LIMIT:
-            log.info("%s: separated peak %.3f; scaling the sources by %.3f", job.input, peak, PEAK_LIMIT / peak)
-            est = est * (PEAK_LIMIT / peak)
+        est = limit_peak(est, str(job.input))
         source_paths, png = output_paths(out_dir, job.stem, est.shape[0])
         for path, source in zip(source_paths, est, strict=True):
             write_audio(path, source, sr)

@@ -28,7 +28,7 @@ from speechsep.audio import read_audio, write_audio
 from speechsep.models.base import SeparationModel, StreamingNotSupported
 from speechsep.utils import check_waveform_batch
 
-__all__ = ["StreamStats", "StreamedFile", "stream_waveform", "stream_file", "load_streaming_model"]
+__all__ = ["StreamStats", "StreamedFile", "stream_waveform", "stream_file"]
 
 log = logging.getLogger(__name__)
 
@@ -154,25 +154,6 @@ class StreamedFile:
     stats: StreamStats
 
 
-def load_streaming_model(name: str | os.PathLike, device: str = "cpu") -> SeparationModel:
-    """A checkpoint file, run folder or bundled name; or, failing those, a registry preset with random
-    weights (for timing only; a warning says so). Returned in eval mode."""
-    from speechsep.checkpoint import CheckpointError
-    from speechsep.inference.loading import load_any
-    from speechsep.registry import build, get_preset
-
-    try:
-        model = load_any(name)
-    except CheckpointError:
-        try:
-            get_preset(str(name))
-        except KeyError:
-            raise ValueError(f"{name}: not a checkpoint, run folder, bundled model or registry preset") from None
-        log.warning("%s is an untrained registry preset: the timings are real, the separated audio is not", name)
-        model = build(str(name))
-    return model.to(device).eval()
-
-
 def stream_file(
     model: SeparationModel,
     path: str | os.PathLike,
@@ -184,16 +165,13 @@ def stream_file(
     """Stream one audio file (resampled to the model's rate) and write ``OUTDIR/STEM_s1.wav ...`` at the
     model's rate, lined up with the input."""
     from speechsep.blocks.framing import ms_to_samples
-    from speechsep.inference.separate import PEAK_LIMIT, output_paths
+    from speechsep.inference.separate import limit_peak, output_paths
 
     path = Path(path)
     wav, sr = read_audio(path, sample_rate=model.sample_rate, channel=channel)
     est, stats = stream_waveform(model, torch.from_numpy(np.asarray(wav, dtype=np.float32))[None],
                                  ms_to_samples(chunk_ms, sr))
-    est = est[0].cpu().numpy()
-    peak = float(np.abs(est).max(initial=0.0))
-    if peak > PEAK_LIMIT:  # scale all sources together rather than clip
-        est = est * (PEAK_LIMIT / peak)
+    est = limit_peak(est[0].cpu().numpy(), str(path))
     sources, _ = output_paths(out_dir, path.stem, est.shape[0])
     for target, source in zip(sources, est, strict=True):
         write_audio(target, source, sr)

@@ -30,7 +30,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from speechsep.audio import AudioError, validate_waveform
-from speechsep.inference.separate import separate_waveform
+from speechsep.inference.separate import limit_peak, separate_waveform
 from speechsep.models.base import SeparationModel
 from speechsep.serve.sessions import ServeLimits, SessionManager, run_session
 
@@ -136,7 +136,7 @@ def create_app(
         except AudioError as err:
             raise HTTPException(422, str(err)) from err
         loop = asyncio.get_running_loop()
-        sources = await loop.run_in_executor(pool, separate_waveform, model, wav, sr)
+        sources = limit_peak(await loop.run_in_executor(pool, separate_waveform, model, wav, sr), "upload")
         out = io.BytesIO()
         sf.write(out, sources.T, sr, subtype="FLOAT", format="WAV")
         return Response(out.getvalue(), media_type="audio/wav",

@@ -118,6 +118,10 @@ class TrainConfig:
     max_steps: int | None = None
     #: also write last.pt every this many steps (None: at epoch ends only)
     checkpoint_every: int | None = None
+    #: start a new run from these weights (a checkpoint or a bundled ``model.pt``) instead of a
+    #: random initialisation; optimiser and schedule start fresh. Ignored when the run resumes.
+    #: This is how a bundled model keeps training in a later session on another machine.
+    init_from: str | None = None
     seed: int = 0
     log_every: int = 10
     tensorboard: bool = False

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import os
 import signal
 import time
 from collections.abc import Callable, Sequence
@@ -27,7 +28,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from speechsep.checkpoint import read_checkpoint, rng_state, save_checkpoint, set_rng_state
+from speechsep.checkpoint import CheckpointError, read_checkpoint, rng_state, save_checkpoint, set_rng_state
 from speechsep.config import save_yaml, to_dict
 from speechsep.losses import (
     PAIRWISE_LOSSES,
@@ -249,12 +250,15 @@ def _train(
         if main:
             log.info("resuming %s at epoch %d, batch %d, step %d", out_dir, epoch, batch_in_epoch, step)
         runlog.write({"kind": "event", "event": "resume", "step": step, "epoch": epoch})
-    elif main:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        save_yaml(config, out_dir / "config.yaml")
-        runlog.resume(0)  # a run killed before its first checkpoint starts over: drop its records
-        runlog.write({"kind": "event", "event": "start", "step": 0, "epoch": 0, "world": dist_info.world,
-                      "device": str(device), "model": config.model.name})
+    else:
+        if config.init_from:
+            _warm_start(model, Path(os.path.expandvars(config.init_from)).expanduser())
+        if main:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            save_yaml(config, out_dir / "config.yaml")
+            runlog.resume(0)  # a run killed before its first checkpoint starts over: drop its records
+            runlog.write({"kind": "event", "event": "start", "step": 0, "epoch": 0, "world": dist_info.world,
+                          "device": str(device), "model": config.model.name, "init_from": config.init_from})
 
     objective: nn.Module = Objective(model, config.loss.name, config.loss.pit)
     if dist_info.enabled:
@@ -368,6 +372,18 @@ def _train(
         if previous_sigterm is not None:
             signal.signal(signal.SIGTERM, previous_sigterm)
         runlog.close()
+
+
+def _warm_start(model: SeparationModel, source: Path) -> None:
+    """Load ``source``'s weights into the freshly built ``model``; they must be of the same config."""
+    payload = read_checkpoint(source, map_location="cpu")
+    if payload["family"] != model.family:
+        raise CheckpointError(f"{source}: init_from holds a {payload['family']} model, the recipe builds {model.family}")
+    try:
+        model.load_state_dict(payload["state_dict"])
+    except RuntimeError as err:
+        raise CheckpointError(f"{source}: init_from weights do not fit the recipe's model config: {err}") from err
+    log.info("initialised from %s (step %s of its run)", source, payload.get("step"))
 
 
 def _resuming(last_path: Path, device: torch.device, dist_info: DistInfo) -> bool:

@@ -75,15 +75,16 @@ def test_demo_separates_the_example_and_says_where(tmp_path, capsys):
         "mixture_s1.wav", "mixture_s2.wav", "mixture_spectrogram.png"]
 
 
-def _fake_run(tmp_path):
+def _fake_run(tmp_path, name="run", init_from=None):
     """A run folder as the trainer leaves it: best.pt, config.yaml, log.jsonl (a resumed run)."""
     import speechsep
 
-    run = tmp_path / "run"
+    run = tmp_path / name
     run.mkdir()
     model = speechsep.build("tfacm-tiny", sample_rate=8000)
     save_checkpoint(run / "best.pt", model, step=30, epoch=3,
-                    extra={"train_config": {"model": {"name": "tfacm-tiny"}, "data": {"train": "demo:X:train"}}})
+                    extra={"train_config": {"model": {"name": "tfacm-tiny"}, "data": {"train": "demo:X:train"},
+                                            "init_from": init_from}})
     (run / "config.yaml").write_text("model:\n  name: tfacm-tiny\n")
     records = [{"kind": "train", "step": 10, "epoch": 0, "loss": 1.0, "step_seconds": 2.0},
                {"kind": "train", "step": 20, "epoch": 1, "loss": 0.5, "step_seconds": 4.0},
@@ -125,6 +126,20 @@ def test_bundle_writes_a_loadable_weights_only_model_and_a_measured_card(tmp_pat
     assert loading.bundled_models() == {"tiny": out / "model.pt"}
     assert np.isfinite(card["example"]["si_snri"])
     assert "| si_sdri |" in (out / "card.md").read_text()
+
+
+def test_rebundling_a_warm_started_run_counts_every_session(tmp_path, monkeypatch):
+    monkeypatch.setattr(loading, "PRETRAINED_DIR", tmp_path / "pretrained")
+    data = _folder_dataset(tmp_path)
+    first = bundle_run(_fake_run(tmp_path), "tiny", data, dest=tmp_path / "pretrained", recipe="bundled/x")
+    second_run = _fake_run(tmp_path, "run2", init_from=str(first / "model.pt"))
+    out = bundle_run(second_run, "tiny", data, dest=tmp_path / "pretrained", recipe="bundled/x")
+    training = json.loads((out / "card.json").read_text())["training"]
+    assert [s["steps"] for s in training["sessions"]] == [30, 30] and training["total_steps"] == 60
+    assert training["total_train_step_hours"] == pytest.approx(2 * (10 * 2.0 + 10 * 4.0 + 10 * 1.0) / 3600)
+    assert training["sessions"][1]["init_from"] == str(first / "model.pt")
+    assert "init_from=speechsep/pretrained/tiny/model.pt" in training["continue_command"]
+    assert "| 2 | 30 |" in (out / "card.md").read_text()
 
 
 def test_bundle_without_a_checkpoint_names_the_run_and_writes_nothing(tmp_path):

@@ -144,3 +144,14 @@ def test_sixty_seconds_at_16k_stays_within_one_segment(band_model):
     expected = resample(resample(wav, SR_IN, 8000), 8000, SR_IN)[: wav.shape[0]]
     gains = sorted(float(np.dot(e, expected) / np.dot(expected, expected)) for e in est)
     assert gains == pytest.approx([0.2, 0.8], abs=1e-4)  # one consistent gain per output over the whole minute
+
+
+def test_limit_peak_scales_all_sources_together_and_leaves_quiet_ones_alone():
+    from speechsep.inference.separate import PEAK_LIMIT, limit_peak
+
+    loud = np.array([[2.0, -1.0], [0.5, 0.25]])
+    out = limit_peak(loud)
+    assert np.abs(out).max() == pytest.approx(PEAK_LIMIT)
+    np.testing.assert_allclose(out / loud, PEAK_LIMIT / 2.0)  # one factor for every source: ratios kept
+    quiet = np.array([[0.5, -0.2]])
+    assert limit_peak(quiet) is quiet

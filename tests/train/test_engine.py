@@ -134,3 +134,22 @@ def test_objective_scores_bf16_estimates_in_float32():
         loss = Objective(_TwoTerms(est, est), "neg_snr", pit=True)(ref.sum(1), ref)
     assert loss.dtype == torch.float32
     torch.testing.assert_close(loss, PITLoss(PAIRWISE_LOSSES["neg_snr"])(est.float(), ref)[0])
+
+
+def test_init_from_starts_from_given_weights_and_rejects_other_models(tmp_path):
+    data, valid = ToneMixtures(8), ToneMixtures(2, seed=1)
+    cfg = dataclasses.replace(tiny_config(max_epochs=1), model=ModelSpec("test-tiny-mask", {"channels": 16, "kernel": 16}))
+    train(cfg, tmp_path / "first", device="cpu", train_data=data, valid_data=valid, progress=False)
+    first = _weights(tmp_path / "first" / "last.pt")
+
+    # One step at lr 0 from the first run's weights: exactly those weights, not a fresh draw.
+    warm = dataclasses.replace(cfg, init_from=str(tmp_path / "first" / "last.pt"), steps_per_epoch=1, seed=7,
+                               optim=dataclasses.replace(cfg.optim, lr=0.0))
+    train(warm, tmp_path / "warm", device="cpu", train_data=data, valid_data=valid, progress=False)
+    _assert_identical(first, _weights(tmp_path / "warm" / "last.pt"))
+    start = json.loads((tmp_path / "warm" / "log.jsonl").read_text().splitlines()[0])
+    assert start["event"] == "start" and start["init_from"].endswith("last.pt")
+
+    wider = dataclasses.replace(warm, model=ModelSpec("test-tiny-mask", {"channels": 32, "kernel": 16}))
+    with pytest.raises(Exception, match="init_from weights do not fit"):
+        train(wider, tmp_path / "wider", device="cpu", train_data=data, valid_data=valid, progress=False)
