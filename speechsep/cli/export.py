@@ -21,8 +21,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from speechsep.inference.loading import resolve_model
     from speechsep.export.onnx import OnnxStreamer, export_onnx, stream_parity
+    from speechsep.inference.loading import resolve_model
 
     model = resolve_model(args.model)
     path = export_onnx(model, args.out, chunk_samples=args.chunk_samples, batch_size=args.batch_size,

@@ -5,7 +5,6 @@ import pytest
 import soundfile as sf
 import torch
 
-import speechsep.inference.separate as separate_mod
 from speechsep.audio import AudioError, resample
 from speechsep.checkpoint import save_checkpoint
 from speechsep.cli import main
