@@ -14,6 +14,7 @@ A new causal model joins this test by registering presets (and a ``-tiny`` one).
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import functools
 
@@ -111,7 +112,7 @@ def test_stream_equals_offline_delayed_by_latency(name, chunk):
     # float64: chunked and whole-utterance matrix products round differently in float32 (about
     # 2e-5 of the output RMS for random-weight tfacm-lite, whose outputs are small), and that noise
     # would hide a real mismatch; in float64 an arithmetic difference cannot hide below 1e-5 x RMS.
-    model = _tiny(name).double()
+    model = copy.deepcopy(_tiny(name)).double()  # a copy: _tiny is cached and shared by other tests
     sr, hop = model.sample_rate, _hop(model)
     chunk_samples = {"hop": hop, "prime-hops": 7 * hop, "1s": sr}[chunk]
     seconds = 1.3 if chunk == "1s" else 0.25
