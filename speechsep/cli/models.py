@@ -23,6 +23,8 @@ HEADLINE_KEYS = ("dataset", "sample_rate", "causal", "latency_ms", "params_m", "
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the full cards as JSON")
+    parser.add_argument("--markdown", action="store_true",
+                        help="print one Markdown table of the cards (the README's bundled-models table)")
 
 
 def read_card(model_path: Path) -> dict[str, Any]:
@@ -59,6 +61,37 @@ def headline(card: dict[str, Any]) -> list[tuple[str, Any]]:
     return found
 
 
+#: (column header, dotted card key) of ``--markdown``; test metrics are the means over the test split
+MARKDOWN_COLUMNS = (
+    ("model", "name"), ("preset", "preset"), ("causal", "causal"), ("latency (ms)", "latency_ms"),
+    ("params (M)", "params_m"), ("GMAC/s", "macs_g"), ("steps", "training.total_steps"),
+    ("CPU hours", "training.total_train_step_hours"), ("test SI-SNRi (dB)", "test.summary.si_sdri.mean"),
+    ("SDRi (dB)", "test.summary.sdri.mean"), ("PESQ", "test.summary.pesq.mean"), ("STOI", "test.summary.stoi.mean"),
+    ("test mixtures", "test.utterances"), ("example SI-SNRi (dB)", "example.si_snri"),
+)
+
+
+def _dig(card: dict[str, Any], dotted: str) -> Any:
+    value: Any = card
+    for key in dotted.split("."):
+        if not isinstance(value, dict) or key not in value:
+            return None
+        value = value[key]
+    return value
+
+
+def markdown_table(cards: dict[str, dict[str, Any]]) -> str:
+    """The cards as one Markdown table (``-`` where a card lacks a value)."""
+    lines = ["| " + " | ".join(h for h, _ in MARKDOWN_COLUMNS) + " |", "|" + "---|" * len(MARKDOWN_COLUMNS)]
+    for name, card in cards.items():
+        cells = []
+        for header, key in MARKDOWN_COLUMNS:
+            value = name if key == "name" else _dig(card, key)
+            cells.append("-" if value is None else ("yes" if value is True else "no" if value is False else _fmt(value)))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def _fmt(value: Any) -> str:
     return f"{value:.2f}" if isinstance(value, float) else str(value)
 
@@ -70,6 +103,9 @@ def run(args: argparse.Namespace) -> int:
     cards = {name: read_card(path) for name, path in models.items()}
     if args.json:
         print(json.dumps(cards, indent=2))
+        return 0
+    if args.markdown:
+        print(markdown_table(cards))
         return 0
     if not cards:
         print("no trained models are bundled (speechsep/pretrained/ holds none): "

@@ -43,3 +43,19 @@ def test_models_lists_headline_numbers(pretrained, capsys):
     assert main(["models", "--json"]) == 0
     cards = json.loads(capsys.readouterr().out)
     assert cards["a-tfacm-small"]["results"]["test"]["sdri"] == 10.25 and "error" in cards["c-no-card"]
+
+
+def test_models_markdown_table_takes_test_means_and_marks_missing_values(pretrained, capsys):
+    _bundle(pretrained, "m", {
+        "preset": "tfacm-lite", "causal": True, "latency_ms": 15.875, "params_m": 0.135,
+        "training": {"total_steps": 1200, "total_train_step_hours": 0.75},
+        "test": {"utterances": 500, "summary": {"si_sdri": {"mean": 4.321, "median": 4.0}, "stoi": {"mean": 0.7}}},
+        "example": {"si_snri": 5.5},
+    })
+    assert main(["models", "--markdown"]) == 0
+    header, rule, row = capsys.readouterr().out.strip().splitlines()
+    cells = dict(zip([c.strip() for c in header.strip("|").split("|")], [c.strip() for c in row.strip("|").split("|")]))
+    assert rule.count("---") == len(cells)
+    assert cells["model"] == "m" and cells["causal"] == "yes" and cells["steps"] == "1200"
+    assert cells["test SI-SNRi (dB)"] == "4.32" and cells["STOI"] == "0.70" and cells["example SI-SNRi (dB)"] == "5.50"
+    assert cells["PESQ"] == "-" and cells["GMAC/s"] == "-"
