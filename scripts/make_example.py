@@ -51,10 +51,10 @@ def main() -> int:
         scores = [{r["id"]: float(r["si_sdri"]) for r in csv.DictReader(path.open())} for path in args.results]
         medians = [float(np.median(list(s.values()))) for s in scores]
         candidates = [i for i in sorted(set.intersection(*(set(s) for s in scores))) if overlap(i) >= 0.5]
-        args.id = min(candidates, key=lambda i: sum(abs(s[i] - m) for s, m in zip(scores, medians)))
+        args.id = min(candidates, key=lambda i: sum(abs(s[i] - m) for s, m in zip(scores, medians, strict=True)))
         chosen = ("the test mixture (speakers overlapping >= 50 %) closest to the median SI-SDRi of "
                   + ", ".join(f"{p.name} (median {m:.2f} dB, this one {s[args.id]:.2f})"
-                              for p, s, m in zip(args.results, scores, medians)))
+                              for p, s, m in zip(args.results, scores, medians, strict=True)))
     elif args.id is None:
         args.id = max(sorted(rows)[:100], key=overlap)
         chosen = "the first 100 test mixtures' largest speaker overlap"

@@ -85,7 +85,7 @@ def markdown_table(cards: dict[str, dict[str, Any]]) -> str:
     lines = ["| " + " | ".join(h for h, _ in MARKDOWN_COLUMNS) + " |", "|" + "---|" * len(MARKDOWN_COLUMNS)]
     for name, card in cards.items():
         cells = []
-        for header, key in MARKDOWN_COLUMNS:
+        for _header, key in MARKDOWN_COLUMNS:
             value = name if key == "name" else _dig(card, key)
             cells.append("-" if value is None else ("yes" if value is True else "no" if value is False else _fmt(value)))
         lines.append("| " + " | ".join(cells) + " |")

@@ -54,7 +54,7 @@ def test_models_markdown_table_takes_test_means_and_marks_missing_values(pretrai
     })
     assert main(["models", "--markdown"]) == 0
     header, rule, row = capsys.readouterr().out.strip().splitlines()
-    cells = dict(zip([c.strip() for c in header.strip("|").split("|")], [c.strip() for c in row.strip("|").split("|")]))
+    cells = dict(zip([c.strip() for c in header.strip("|").split("|")], [c.strip() for c in row.strip("|").split("|")], strict=True))
     assert rule.count("---") == len(cells)
     assert cells["model"] == "m" and cells["causal"] == "yes" and cells["steps"] == "1200"
     assert cells["test SI-SNRi (dB)"] == "4.32" and cells["STOI"] == "0.70" and cells["example SI-SNRi (dB)"] == "5.50"
