@@ -10,7 +10,12 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["atomic_path", "check_waveform_batch"]
+__all__ = ["atomic_path", "check_waveform_batch", "expand_path"]
+
+
+def expand_path(text: str | os.PathLike) -> Path:
+    """A path as a config or command line writes it: ``$VARS`` and ``~`` expanded."""
+    return Path(os.path.expandvars(os.fspath(text))).expanduser()
 
 
 def _umask() -> int:

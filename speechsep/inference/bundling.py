@@ -29,7 +29,7 @@ import torch
 from speechsep.checkpoint import CheckpointError, read_checkpoint, save_checkpoint
 from speechsep.complexity import complexity
 from speechsep.inference.loading import PRETRAINED_DIR
-from speechsep.utils import atomic_path
+from speechsep.utils import atomic_path, expand_path
 
 __all__ = ["EXAMPLES_DIR", "Example", "bundled_example", "score_example", "run_history", "bundle_run"]
 
@@ -94,6 +94,10 @@ def run_history(run_dir: Path) -> dict[str, Any]:
     }
 
 
+#: what the card keeps of each training session
+SESSION_KEYS = ("steps", "train_step_hours", "best_valid_si_sdr", "valid_curve")
+
+
 def _sessions(history: dict[str, Any], init_from: str | None) -> list[dict[str, Any]]:
     """This run's training history after those of the bundle it was warm-started from (if any).
 
@@ -102,12 +106,11 @@ def _sessions(history: dict[str, Any], init_from: str | None) -> list[dict[str, 
     """
     earlier: list[dict[str, Any]] = []
     if init_from:
-        card = Path(os.path.expandvars(init_from)).expanduser().parent / "card.json"
+        card = expand_path(init_from).parent / "card.json"
         if card.is_file():
             prior = json.loads(card.read_text())["training"]
-            earlier = prior.get("sessions") or [
-                {k: prior[k] for k in ("steps", "train_step_hours", "best_valid_si_sdr", "valid_curve") if k in prior}]
-    this = {k: history[k] for k in ("steps", "train_step_hours", "best_valid_si_sdr", "valid_curve")}
+            earlier = prior.get("sessions") or [{k: prior[k] for k in SESSION_KEYS if k in prior}]
+    this = {k: history[k] for k in SESSION_KEYS}
     return [*earlier, {**this, "init_from": init_from}]
 
 

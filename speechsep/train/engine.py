@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
-import os
 import signal
 import time
 from collections.abc import Callable, Sequence
@@ -45,6 +44,7 @@ from speechsep.train.data import CroppedExamples, EpochSampler, make_loader, ope
 from speechsep.train.distributed import DistInfo, all_reduce_sum, barrier, setup, teardown
 from speechsep.train.runlog import RunLog
 from speechsep.train.schedule import EpochScheduler, rules_for
+from speechsep.utils import expand_path
 
 __all__ = ["train", "TrainResult", "StepInfo", "Objective", "validate", "resolve_device"]
 
@@ -252,7 +252,7 @@ def _train(
         runlog.write({"kind": "event", "event": "resume", "step": step, "epoch": epoch})
     else:
         if config.init_from:
-            _warm_start(model, Path(os.path.expandvars(config.init_from)).expanduser())
+            _warm_start(model, expand_path(config.init_from))
         if main:
             out_dir.mkdir(parents=True, exist_ok=True)
             save_yaml(config, out_dir / "config.yaml")
