@@ -72,7 +72,8 @@ def run_history(run_dir: Path) -> dict[str, Any]:
     """Steps, epochs, best validation SI-SDR and compute hours from a run's ``log.jsonl``.
 
     Compute time is the sum over logged windows of (steps in the window x mean step time): the time
-    spent in training steps, validation excluded.
+    spent in training steps, validation excluded. ``resumes`` counts the times the run was continued
+    from its own ``last.pt`` (one run folder may span several machine sessions).
     """
     log = run_dir / "log.jsonl"
     if not log.is_file():
@@ -90,12 +91,13 @@ def run_history(run_dir: Path) -> dict[str, Any]:
         "epochs": max((r["epoch"] for r in valid), default=0),
         "best_valid_si_sdr": max((r["si_sdr"] for r in valid), default=None),
         "train_step_hours": seconds / 3600,
+        "resumes": sum(1 for r in records if r.get("kind") == "event" and r.get("event") == "resume"),
         "valid_curve": [(r["step"], round(r["si_sdr"], 3)) for r in valid],
     }
 
 
 #: what the card keeps of each training session
-SESSION_KEYS = ("steps", "train_step_hours", "best_valid_si_sdr", "valid_curve")
+SESSION_KEYS = ("steps", "train_step_hours", "resumes", "best_valid_si_sdr", "valid_curve")
 
 
 def _sessions(history: dict[str, Any], init_from: str | None) -> list[dict[str, Any]]:
@@ -110,7 +112,7 @@ def _sessions(history: dict[str, Any], init_from: str | None) -> list[dict[str, 
         if card.is_file():
             prior = json.loads(card.read_text())["training"]
             earlier = prior.get("sessions") or [{k: prior[k] for k in SESSION_KEYS if k in prior}]
-    this = {k: history[k] for k in SESSION_KEYS}
+    this = {k: history[k] for k in SESSION_KEYS}  # (cards written before ``resumes`` lack it: read with .get)
     return [*earlier, {**this, "init_from": init_from}]
 
 
@@ -126,10 +128,11 @@ def _render_card(card: dict[str, Any]) -> str:
               f"- best validation SI-SDR (this session): {training['best_valid_si_sdr']}",
               f"- command: `{training['command']}`", "",
               "Validation SI-SDR (dB) by step, each session's steps counted from its own start:", "",
-              "| session | steps | hours | curve (step: SI-SDR) |", "|---|---|---|---|"]
+              "| session | steps | hours | resumed | curve (step: SI-SDR) |", "|---|---|---|---|---|"]
     for i, session in enumerate(training["sessions"], 1):
         curve = ", ".join(f"{step}: {value:.2f}" for step, value in session.get("valid_curve", []))
-        lines.append(f"| {i} | {session['steps']} | {session['train_step_hours']:.2f} | {curve} |")
+        resumed = session.get("resumes", "?")
+        lines.append(f"| {i} | {session['steps']} | {session['train_step_hours']:.2f} | {resumed} | {curve} |")
     lines += ["", "## Test results (measured with `speechsep eval`)", "",
               f"Data: `{card['test']['data']}` ({card['test']['utterances']} utterances). "
               f"Command: `{card['test']['command']}`", "",

@@ -111,6 +111,7 @@ def _folder_dataset(tmp_path, n=2, sr=8000):
 def test_run_history_counts_steps_once_across_a_resume(tmp_path):
     history = run_history(_fake_run(tmp_path))
     assert history["steps"] == 30 and history["epochs"] == 3 and history["best_valid_si_sdr"] == 1.5
+    assert history["resumes"] == 1
     assert history["train_step_hours"] == pytest.approx((10 * 2.0 + 10 * 4.0 + 10 * 1.0) / 3600)
 
 
@@ -139,7 +140,7 @@ def test_rebundling_a_warm_started_run_counts_every_session(tmp_path, monkeypatc
     assert training["total_train_step_hours"] == pytest.approx(2 * (10 * 2.0 + 10 * 4.0 + 10 * 1.0) / 3600)
     assert training["sessions"][1]["init_from"] == str(first / "model.pt")
     assert "init_from=speechsep/pretrained/tiny/model.pt" in training["continue_command"]
-    assert "| 2 | 30 |" in (out / "card.md").read_text()
+    assert "| 2 | 30 | 0.02 | 1 |" in (out / "card.md").read_text()
 
 
 def test_bundle_without_a_checkpoint_names_the_run_and_writes_nothing(tmp_path):
