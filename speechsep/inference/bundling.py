@@ -116,6 +116,10 @@ def _sessions(history: dict[str, Any], init_from: str | None) -> list[dict[str, 
     return [*earlier, {**this, "init_from": init_from}]
 
 
+def _db(value: float | None) -> str:
+    return "none (no validation ran)" if value is None else f"{value:.2f} dB"
+
+
 def _render_card(card: dict[str, Any]) -> str:
     lines = [f"# {card['name']}", "", card["description"], "",
              "| | |", "|---|---|"]
@@ -125,7 +129,7 @@ def _render_card(card: dict[str, Any]) -> str:
     lines += ["", "## Training", "", f"- data: `{training['data']}`",
               f"- steps: {training['total_steps']} over {len(training['sessions'])} session(s)",
               f"- compute: {training['total_train_step_hours']:.2f} hours of training steps on {training['device']}",
-              f"- best validation SI-SDR (this session): {training['best_valid_si_sdr']}",
+              f"- best validation SI-SDR (this session): {_db(training['best_valid_si_sdr'])}",
               f"- command: `{training['command']}`", "",
               "Validation SI-SDR (dB) by step, each session's steps counted from its own start:", "",
               "| session | steps | hours | resumed | curve (step: SI-SDR) |", "|---|---|---|---|---|"]
