@@ -112,7 +112,7 @@ def _sessions(history: dict[str, Any], init_from: str | None) -> list[dict[str, 
         if card.is_file():
             prior = json.loads(card.read_text())["training"]
             earlier = prior.get("sessions") or [{k: prior[k] for k in SESSION_KEYS if k in prior}]
-    this = {k: history[k] for k in SESSION_KEYS}  # (cards written before ``resumes`` lack it: read with .get)
+    this = {k: history[k] for k in SESSION_KEYS}
     return [*earlier, {**this, "init_from": init_from}]
 
 
@@ -135,7 +135,7 @@ def _render_card(card: dict[str, Any]) -> str:
               "| session | steps | hours | resumed | curve (step: SI-SDR) |", "|---|---|---|---|---|"]
     for i, session in enumerate(training["sessions"], 1):
         curve = ", ".join(f"{step}: {value:.2f}" for step, value in session.get("valid_curve", []))
-        resumed = session.get("resumes", "?")
+        resumed = session.get("resumes", "?")  # sessions from cards written before ``resumes`` existed
         lines.append(f"| {i} | {session['steps']} | {session['train_step_hours']:.2f} | {resumed} | {curve} |")
     lines += ["", "## Test results (measured with `speechsep eval`)", "",
               f"Data: `{card['test']['data']}` ({card['test']['utterances']} utterances). "
