@@ -68,7 +68,7 @@ def _header(r: dict) -> list[str]:
         f"- command: `{r['command']}`",
         f"- date: {r['date']} ({'quick' if r['quick'] else 'full'} run, {r['duration_seconds'] / 60:.1f} min)",
         f"- machine: {m['cpu']}, {m['cores']} cores; torch {m['torch']}, {m['threads']} threads, "
-        f"OMP_WAIT_POLICY={m.get('omp_wait_policy', 'unset')}",
+        f"OMP_WAIT_POLICY={m.get('omp_wait_policy', 'unset')}, THP_MEM_ALLOC_ENABLE={m.get('thp_mem_alloc', 'unset')}",
     ]
     if load:
         end = m.get("load_average_end")

@@ -11,6 +11,7 @@ single-process batch.
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Iterator
 from typing import Any
 
@@ -118,6 +119,14 @@ def open_examples(spec: str | Dataset, *, sample_rate: int, train: bool, seed: i
     return open_dataset(os.path.expandvars(spec), sample_rate=sample_rate, segment_seconds=None, train=train, seed=seed)
 
 
+def _leave_sigterm_to_the_main_process(worker_id: int) -> None:  # noqa: ARG001
+    """Loader workers ignore SIGTERM. A scheduler, torchrun or ``pkill`` signals every process of the
+    job; a worker that died of it first made the main process raise "DataLoader worker killed" in
+    place of its interrupt, skipping the save of ``last.pt`` (seen 2026-11-29). The main process
+    saves, then shuts its workers down itself (and a worker whose parent is gone exits on its own)."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
 def make_loader(
     dataset: CroppedExamples, sampler: EpochSampler, batch_size: int, num_workers: int, drop_last: bool = True
 ) -> DataLoader:
@@ -132,4 +141,5 @@ def make_loader(
         generator=torch.Generator().manual_seed(sampler.seed),
         persistent_workers=False,
         pin_memory=torch.cuda.is_available(),
+        worker_init_fn=_leave_sigterm_to_the_main_process if num_workers else None,
     )

@@ -153,3 +153,55 @@ def test_init_from_starts_from_given_weights_and_rejects_other_models(tmp_path):
     wider = dataclasses.replace(warm, model=ModelSpec("test-tiny-mask", {"channels": 32, "kernel": 16}))
     with pytest.raises(Exception, match="init_from weights do not fit"):
         train(wider, tmp_path / "wider", device="cpu", train_data=data, valid_data=valid, progress=False)
+
+
+
+_SIGTERM_RUN = """
+import dataclasses, sys
+sys.path.insert(0, {fixtures!r})
+import torch
+from train_fixtures import ToneMixtures, tiny_config
+from speechsep.train import train
+from speechsep.train.config import ModelSpec
+
+torch.set_num_threads(1)
+# steps long enough (~0.2 s) that the signals land inside backward(), where the bug showed; one loader
+# worker, so the job is two processes
+cfg = tiny_config(max_epochs=1000, model=ModelSpec("test-tiny-mask", {{"channels": 512, "kernel": 8}}))
+cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, num_workers=1, segment_seconds=2.0))
+try:
+    train(cfg, {run!r}, device="cpu", train_data=ToneMixtures(12, length=17000), valid_data=ToneMixtures(2, seed=1),
+          hooks=[lambda info: print(info.step, flush=True)], progress=False)
+except KeyboardInterrupt:
+    sys.exit(130)
+"""
+
+
+@pytest.mark.slow
+def test_sigterm_to_the_whole_job_saves_last_pt_at_the_last_finished_step(tmp_path):
+    """A scheduler (or pkill) signals every process of the job, loader workers included: the stop must
+    still be clean. It was not: the dead worker's error replaced the interrupt and skipped the save."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    run = tmp_path / "run"
+    script = _SIGTERM_RUN.format(fixtures=str(Path(__file__).parent), run=str(run))
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    try:
+        for line in proc.stdout:
+            if int(line) >= 5:
+                break
+        os.killpg(proc.pid, signal.SIGTERM)  # the whole process group, as a scheduler does
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, err
+    events = [json.loads(x) for x in (run / "log.jsonl").read_text().splitlines()]
+    stops = [e for e in events if e.get("event") == "interrupted"]
+    assert len(stops) == 1 and stops[0]["step"] >= 5, err
+    assert read_checkpoint(run / "last.pt")["step"] == stops[0]["step"]
