@@ -41,7 +41,7 @@ def machine_info() -> dict:
         "platform": platform.platform(),
         "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "unset"),
-        # big tensors on transparent huge pages (the Makefile sets it; bench/huge_pages_ab.py measures it)
+        # big tensors on transparent huge pages (the Makefile sets it; bench/ab.py measures it)
         "thp_mem_alloc": os.environ.get("THP_MEM_ALLOC_ENABLE", "unset"),
     }
 

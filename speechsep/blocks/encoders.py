@@ -365,6 +365,8 @@ class ComplexCodec(_Codec):
             raise ValueError(
                 f"ri must be (batch, sources, 2, {self.num_bins}, frames); got {tuple(ri.shape)}"
             )
+        # the iSTFT runs in float32 whatever the separator ran in (bf16 under autocast: no complex bf16)
+        ri = ri.float()
         return torch.complex(ri[:, :, 0], ri[:, :, 1])
 
     def encode(self, wav: torch.Tensor) -> torch.Tensor:

@@ -92,12 +92,15 @@ def run_history(run_dir: Path) -> dict[str, Any]:
         "best_valid_si_sdr": max((r["si_sdr"] for r in valid), default=None),
         "train_step_hours": seconds / 3600,
         "resumes": sum(1 for r in records if r.get("kind") == "event" and r.get("event") == "resume"),
+        # resumes that continued with a different recipe: [{"step": N, "precision": "bf16"}, ...]
+        "config_changes": [{"step": r["step"], **r["config_changes"]} for r in records
+                           if r.get("kind") == "event" and r.get("config_changes")],
         "valid_curve": [(r["step"], round(r["si_sdr"], 3)) for r in valid],
     }
 
 
 #: what the card keeps of each training session
-SESSION_KEYS = ("steps", "train_step_hours", "resumes", "best_valid_si_sdr", "valid_curve")
+SESSION_KEYS = ("steps", "train_step_hours", "resumes", "config_changes", "best_valid_si_sdr", "valid_curve")
 
 
 def _sessions(history: dict[str, Any], init_from: str | None) -> list[dict[str, Any]]:
@@ -137,6 +140,11 @@ def _render_card(card: dict[str, Any]) -> str:
         curve = ", ".join(f"{step}: {value:.2f}" for step, value in session.get("valid_curve", []))
         resumed = session.get("resumes", "?")  # sessions from cards written before ``resumes`` existed
         lines.append(f"| {i} | {session['steps']} | {session['train_step_hours']:.2f} | {resumed} | {curve} |")
+    changes = [(i, c) for i, session in enumerate(training["sessions"], 1) for c in session.get("config_changes", [])]
+    if changes:
+        lines += ["", "Resumed with a different recipe (the command above is the run's first):", ""]
+        lines += [f"- session {i}, from step {c['step']}: "
+                  + ", ".join(f"`{k}: {v}`" for k, v in c.items() if k != "step") for i, c in changes]
     lines += ["", "## Test results (measured with `speechsep eval`)", "",
               f"Data: `{card['test']['data']}` ({card['test']['utterances']} utterances). "
               f"Command: `{card['test']['command']}`", "",

@@ -31,6 +31,7 @@ __all__ = [
 SCHEDULE_KINDS = ("iterative", "tfacm")
 LOSS_NAMES = ("neg_snr", "neg_si_sdr")
 TARGETS = ("reverberant", "dry", "anechoic")
+PRECISIONS = ("auto", "fp32", "bf16")
 
 
 @dataclasses.dataclass
@@ -126,6 +127,14 @@ class TrainConfig:
     log_every: int = 10
     tensorboard: bool = False
     description: str = ""
+    #: arithmetic of forward and backward: ``auto`` = bf16 autocast on CUDA, float32 on CPU; ``bf16`` =
+    #: bf16 autocast on any device (CPUs with AVX512-BF16 or AMX: a training step 1.3-2x faster,
+    #: BENCHMARKS.md); ``fp32`` = float32 everywhere. Weights, optimiser and loss stay float32.
+    precision: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}; got {self.precision!r}")
 
 
 def load_train_config(path: str | os.PathLike, overrides: list[str] | dict[str, Any] | None = None) -> TrainConfig:

@@ -119,22 +119,26 @@ def resolve_device(device: str, dist_info: DistInfo | None = None) -> torch.devi
     return torch.device("cpu")
 
 
-def _autocast(device: torch.device):
-    # bf16 on CUDA (no loss scaling needed); float32 on CPU, where bf16 is slower and less exact.
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
+def _autocast(device: torch.device, precision: str = "auto"):
+    """bf16 autocast (no loss scaling needed) or plain float32, per ``TrainConfig.precision``.
+
+    ``auto`` keeps float32 on CPU: bf16 there is only faster on CPUs with bf16 instructions, and a
+    recipe's arithmetic should not depend on which CPU it lands on unless asked."""
+    if precision == "bf16" or (precision == "auto" and device.type == "cuda"):
+        return torch.autocast(device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
 
 
 @torch.no_grad()
-def validate(model: SeparationModel, loader: DataLoader, device: torch.device, dist_info: DistInfo) -> dict[str, float]:
+def validate(model: SeparationModel, loader: DataLoader, device: torch.device, dist_info: DistInfo,
+             precision: str = "auto") -> dict[str, float]:
     """Mean SI-SDR and SI-SDRi (dB) over the validation set, estimates aligned by SI-SDR PIT."""
     was_training = model.training
     model.eval()
     sums = torch.zeros(3, dtype=torch.float64, device=device)  # si_sdr, si_sdri, count
     for mix, ref in loader:
         mix, ref = mix.to(device, non_blocking=True), ref.to(device, non_blocking=True)
-        with _autocast(device):
+        with _autocast(device, precision):
             est = model(mix)
         neg, _ = pit_from_pairwise(pairwise_neg_si_sdr(est.float(), ref))
         baseline = si_sdr(mix.unsqueeze(1).expand_as(ref), ref).mean(dim=1)
@@ -235,7 +239,7 @@ def _train(
     runlog = RunLog(out_dir, enabled=main, tensorboard=config.tensorboard)
     if _resuming(last_path, device, dist_info):
         payload = read_checkpoint(last_path, map_location="cpu")
-        _warn_config_changes(payload.get("extra", {}).get("train_config"), config)
+        changes = _config_changes(payload.get("extra", {}).get("train_config"), config)
         model.load_state_dict(payload["state_dict"])
         optimizer.load_state_dict(payload["optimizer"])
         scheduler.load_state_dict(payload["scheduler"])
@@ -249,7 +253,8 @@ def _train(
             return TrainResult(out_dir, epoch, step, scheduler.best, reason)
         if main:
             log.info("resuming %s at epoch %d, batch %d, step %d", out_dir, epoch, batch_in_epoch, step)
-        runlog.write({"kind": "event", "event": "resume", "step": step, "epoch": epoch})
+        runlog.write({"kind": "event", "event": "resume", "step": step, "epoch": epoch,
+                      **({"config_changes": changes} if changes else {})})
     else:
         if config.init_from:
             _warm_start(model, expand_path(config.init_from))
@@ -298,7 +303,7 @@ def _train(
                     mix, ref = next(batches)
                     mix, ref = mix.to(device, non_blocking=True), ref.to(device, non_blocking=True)
                     t1 = time.perf_counter()
-                    with _autocast(device):
+                    with _autocast(device, config.precision):
                         loss = objective(mix, ref).mean()
                     optimizer.zero_grad(set_to_none=True)
                     loss.backward()
@@ -345,7 +350,7 @@ def _train(
             if window["n"]:
                 runlog.write(_train_record(step, epoch, window, scheduler.lr, None))
 
-            metrics = validate(model, valid_loader, device, dist_info)
+            metrics = validate(model, valid_loader, device, dist_info, config.precision)
             should_stop = scheduler.step(metrics["si_sdr"])
             epoch, batch_in_epoch = epoch + 1, 0
             runlog.write({"kind": "valid", "step": step, "epoch": epoch, **metrics, "lr": scheduler.lr,
@@ -442,15 +447,21 @@ def _sigterm_as_interrupt():
 _RESUMABLE_CHANGES = {"max_epochs", "max_steps", "log_every", "tensorboard", "checkpoint_every", "description"}
 
 
-def _warn_config_changes(saved: dict[str, Any] | None, config: TrainConfig) -> None:
+def _config_changes(saved: dict[str, Any] | None, config: TrainConfig) -> dict[str, Any]:
+    """The top-level recipe fields a resume changes, with their new values (warned about when they
+    change the arithmetic). The resume event in ``log.jsonl`` keeps them, so a model card can say
+    from which step a run continued differently (e.g. ``precision: bf16``)."""
     if saved is None:
-        return
+        return {}
     current = to_dict(config)
+    # a field added after the checkpoint was written counts as its default, not as a change
+    saved = {**{k: v for k, v in to_dict(TrainConfig()).items() if k not in saved}, **saved}
     changed = sorted(k for k in set(saved) | set(current) if saved.get(k) != current.get(k))
     risky = [k for k in changed if k not in _RESUMABLE_CHANGES and not (k == "data" and _only_workers(saved, current))]
     if risky:
         log.warning("resuming with a config that differs from the run's in %s; the result will not match "
                     "an uninterrupted run", risky)
+    return {k: current.get(k) for k in risky}
 
 
 def _only_workers(saved: dict[str, Any], current: dict[str, Any]) -> bool:

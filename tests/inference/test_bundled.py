@@ -143,6 +143,19 @@ def test_rebundling_a_warm_started_run_counts_every_session(tmp_path, monkeypatc
     assert "| 2 | 30 | 0.02 | 1 |" in (out / "card.md").read_text()
 
 
+def test_a_resume_with_a_changed_recipe_is_on_the_card(tmp_path, monkeypatch):
+    monkeypatch.setattr(loading, "PRETRAINED_DIR", tmp_path / "pretrained")
+    run = _fake_run(tmp_path)
+    records = [json.loads(x) for x in (run / "log.jsonl").read_text().splitlines()]
+    for r in records:
+        if r.get("event") == "resume":
+            r["config_changes"] = {"precision": "bf16"}
+    (run / "log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    assert run_history(run)["config_changes"] == [{"step": 20, "precision": "bf16"}]
+    out = bundle_run(run, "tiny", _folder_dataset(tmp_path), dest=tmp_path / "pretrained")
+    assert "- session 1, from step 20: `precision: bf16`" in (out / "card.md").read_text()
+
+
 def test_bundle_without_a_checkpoint_names_the_run_and_writes_nothing(tmp_path):
     run = _fake_run(tmp_path)
     (run / "best.pt").unlink()

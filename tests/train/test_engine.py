@@ -1,5 +1,6 @@
 import dataclasses
 import json
+import shutil
 
 import pytest
 import torch
@@ -77,6 +78,27 @@ def test_interrupted_and_resumed_equals_uninterrupted(tmp_path):
     assert read_checkpoint(tmp_path / "crash" / "last.pt")["step"] == 4
     train(cfg_ck, tmp_path / "crash", device="cpu", train_data=data, valid_data=valid, progress=False)
     _assert_identical(_weights(tmp_path / "whole" / "last.pt"), _weights(tmp_path / "crash" / "last.pt"))
+
+
+def test_precision_bf16_trains_in_bf16_on_cpu_and_a_resume_records_the_change(tmp_path):
+    data, valid = ToneMixtures(12), ToneMixtures(2, seed=1)
+    with pytest.raises(ValueError, match="precision must be one of"):
+        tiny_config(precision="fp16")
+    first = tiny_config(max_epochs=1)
+    train(first, tmp_path / "fp32", device="cpu", train_data=data, valid_data=valid, progress=False)
+    shutil.copytree(tmp_path / "fp32", tmp_path / "bf16")
+    for name, precision in (("fp32", "auto"), ("bf16", "bf16")):
+        train(tiny_config(max_epochs=2, precision=precision), tmp_path / name, device="cpu", train_data=data,
+              valid_data=valid, progress=False)
+    events = [json.loads(x) for x in (tmp_path / "bf16" / "log.jsonl").read_text().splitlines()]
+    assert [e.get("config_changes") for e in events if e.get("event") == "resume"] == [{"precision": "bf16"}]
+    events = [json.loads(x) for x in (tmp_path / "fp32" / "log.jsonl").read_text().splitlines()]
+    assert [e.get("config_changes") for e in events if e.get("event") == "resume"] == [None]
+    # the same three steps from the same state, in bf16 instead of float32: close, but not the same
+    a, b = _weights(tmp_path / "fp32" / "last.pt"), _weights(tmp_path / "bf16" / "last.pt")
+    assert all(b[k].dtype == torch.float32 for k in b)  # weights stay float32
+    diff = max(float((a[k] - b[k]).abs().max()) for k in a)
+    assert 0 < diff < 0.05, diff
 
 
 def test_max_steps_pauses_and_rerun_on_finished_run_is_a_no_op(tmp_path):
