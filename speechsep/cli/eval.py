@@ -43,6 +43,7 @@ def run(args: argparse.Namespace) -> int:
         segment_seconds=args.segment_seconds or None,
         overlap_seconds=args.overlap_seconds,
         batch_segments=args.batch_segments,
+        precision=args.precision,
         jobs=args.jobs,
         progress=progress,
     )

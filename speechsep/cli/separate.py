@@ -30,6 +30,9 @@ def add_segment_arguments(parser: argparse.ArgumentParser) -> None:
                              "(default %(default)s)")
     parser.add_argument("--batch-segments", type=int, default=1, help="segments per model call (default 1)")
     parser.add_argument("--device", default="auto", help="auto (GPU when available), cpu, cuda, cuda:1, ...")
+    parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
+                        help="bf16: autocast to bf16 (faster for the iterative models on CPUs with bf16 "
+                             "instructions or on GPUs; BENCHMARKS.md); default %(default)s")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -62,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
         overlap_seconds=args.overlap_seconds,
         batch_segments=args.batch_segments,
         plot=not args.no_plot,
+        precision=args.precision,
     )
     for r in results:
         print(f"{r.input}: {r.seconds:.2f} s at {r.sample_rate} Hz -> {', '.join(str(p) for p in r.sources)}")

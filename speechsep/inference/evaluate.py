@@ -102,6 +102,7 @@ def evaluate(
     batch_segments: int = 1,
     jobs: int = 1,
     progress: Callable[[int, int], None] | None = None,
+    precision: str = "fp32",
 ) -> EvalResult:
     """Separate and score the first ``limit`` items of ``dataset`` (``(mixture (T,), sources (C, T))``
     at the model's sample rate). ``progress(done, total)`` is called after each utterance is scored.
@@ -147,7 +148,7 @@ def evaluate(
             t0 = time.perf_counter()
             est = separate_long(
                 model, mixture[None], segment_seconds=segment_seconds, overlap_seconds=overlap_seconds,
-                batch_segments=batch_segments,
+                batch_segments=batch_segments, precision=precision,
             )[0]  # (C, T) on the CPU: the copy back has waited for the GPU, so the timing is honest
             separation_seconds += time.perf_counter() - t0
             seconds = mixture.shape[-1] / model.sample_rate

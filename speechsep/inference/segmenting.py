@@ -30,6 +30,7 @@ import torch
 
 from speechsep.losses.pit import apply_permutation, pit_from_pairwise
 from speechsep.models.base import SeparationModel
+from speechsep.precision import autocast
 from speechsep.utils import check_waveform_batch
 
 __all__ = ["separate_long", "segment_starts", "model_device", "DEFAULT_SEGMENT_SECONDS", "DEFAULT_OVERLAP_SECONDS"]
@@ -80,9 +81,10 @@ def _crossfade_weights(n: int, device: torch.device, dtype: torch.dtype) -> torc
     return (0.5 - 0.5 * torch.cos(math.pi * pos)).to(dtype)
 
 
-def _run_model(model: SeparationModel, chunks: torch.Tensor) -> torch.Tensor:
-    """``chunks (N, S)`` on the model's device -> ``(N, C, S)``; the model's output shape is checked."""
-    out = model(chunks)
+def _run_model(model: SeparationModel, chunks: torch.Tensor, precision: str = "fp32") -> torch.Tensor:
+    """``chunks (N, S)`` on the model's device -> ``(N, C, S)`` float32; the output shape is checked."""
+    with autocast(chunks.device, precision):
+        out = model(chunks).float()
     if out.dim() != 3 or out.shape[0] != chunks.shape[0] or out.shape[-1] != chunks.shape[-1]:
         raise ValueError(
             f"{type(model).__name__} returned shape {tuple(out.shape)} for input {tuple(chunks.shape)}; "
@@ -110,6 +112,7 @@ def separate_long(
     overlap_seconds: float = DEFAULT_OVERLAP_SECONDS,
     batch_segments: int = 1,
     sample_rate: int | None = None,
+    precision: str = "fp32",
 ) -> torch.Tensor:
     """Separate ``mixture (B, T)`` or ``(B, 1, T)`` of any length into ``(B, C, T)``.
 
@@ -117,7 +120,7 @@ def separate_long(
     model in one call. Longer ones are cut into segments of ``segment_seconds`` overlapping by
     ``overlap_seconds``, separated ``batch_segments`` at a time, aligned and cross-faded (see the
     module docstring). ``sample_rate`` defaults to the model's. Runs without gradients on the model's
-    device; the result is float32 on the mixture's device.
+    device, in ``precision`` (:mod:`speechsep.precision`); the result is float32 on the mixture's device.
     """
     mixture = check_waveform_batch(mixture)
     if batch_segments < 1:
@@ -129,7 +132,7 @@ def separate_long(
 
     if segment_seconds is None or length <= round(segment_seconds * sample_rate):
         with torch.no_grad():
-            return _run_model(model, mixture.to(device, dtype)).to(mixture.device, torch.float32)
+            return _run_model(model, mixture.to(device, dtype), precision).to(mixture.device)
 
     segment = round(segment_seconds * sample_rate)
     overlap = round(overlap_seconds * sample_rate)
@@ -142,7 +145,7 @@ def separate_long(
     written = 0  # out[..., :written] holds the stitched result so far
     with torch.no_grad():
         for group, chunks in _segment_batches(mixture, starts, segment, batch_segments):
-            est_all = _run_model(model, chunks.to(device, dtype)).float()  # (k * B, C, S)
+            est_all = _run_model(model, chunks.to(device, dtype), precision)  # (k * B, C, S)
             if out is None:
                 out = torch.zeros(batch, est_all.shape[1], length, device=mixture.device)
             for j, start in enumerate(group):

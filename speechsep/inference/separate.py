@@ -122,6 +122,7 @@ def separate_waveform(
     segment_seconds: float | None = DEFAULT_SEGMENT_SECONDS,
     overlap_seconds: float = DEFAULT_OVERLAP_SECONDS,
     batch_segments: int = 1,
+    precision: str = "fp32",
 ) -> np.ndarray:
     """Separate mono ``wav (T,)`` at ``sample_rate`` into ``(C, T)`` at the same rate and length."""
     wav = np.asarray(wav, dtype=np.float32)
@@ -134,6 +135,7 @@ def separate_waveform(
         segment_seconds=segment_seconds,
         overlap_seconds=overlap_seconds,
         batch_segments=batch_segments,
+        precision=precision,
     )[0].numpy()  # (C, T_model)
     est = resample(est, model.sample_rate, sample_rate)
     # Resampling there and back can land a sample or two off the input's length.
@@ -213,6 +215,7 @@ def separate_files(
     overlap_seconds: float = DEFAULT_OVERLAP_SECONDS,
     batch_segments: int = 1,
     plot: bool = True,
+    precision: str = "fp32",
 ) -> list[SeparatedFile]:
     """Separate each input into ``OUTDIR/NAME_s1.wav ... NAME_sC.wav`` (+ ``NAME_spectrogram.png``).
 
@@ -228,7 +231,7 @@ def separate_files(
         wav, sr = _read_mono(job.input, channel)
         est = separate_waveform(
             model, wav, sr, segment_seconds=segment_seconds, overlap_seconds=overlap_seconds,
-            batch_segments=batch_segments,
+            batch_segments=batch_segments, precision=precision,
         )
         si_snri = _si_snri(est, job.refs, wav, sr, channel) if job.refs else None
         est = limit_peak(est, str(job.input))

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from speechsep.config import ConfigError, apply_overrides, from_dict, load_yaml, parse_override
+from speechsep.precision import check_precision
 
 __all__ = [
     "ModelSpec",
@@ -31,7 +32,6 @@ __all__ = [
 SCHEDULE_KINDS = ("iterative", "tfacm")
 LOSS_NAMES = ("neg_snr", "neg_si_sdr")
 TARGETS = ("reverberant", "dry", "anechoic")
-PRECISIONS = ("auto", "fp32", "bf16")
 
 
 @dataclasses.dataclass
@@ -127,14 +127,12 @@ class TrainConfig:
     log_every: int = 10
     tensorboard: bool = False
     description: str = ""
-    #: arithmetic of forward and backward: ``auto`` = bf16 autocast on CUDA, float32 on CPU; ``bf16`` =
-    #: bf16 autocast on any device (CPUs with AVX512-BF16 or AMX: a training step 1.3-2x faster,
-    #: BENCHMARKS.md); ``fp32`` = float32 everywhere. Weights, optimiser and loss stay float32.
+    #: arithmetic of forward and backward (:mod:`speechsep.precision`): ``auto`` = bf16 autocast on
+    #: CUDA, float32 on CPU; ``bf16`` on any device; ``fp32``. Weights, optimiser and loss stay float32.
     precision: str = "auto"
 
     def __post_init__(self) -> None:
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {PRECISIONS}; got {self.precision!r}")
+        check_precision(self.precision)
 
 
 def load_train_config(path: str | os.PathLike, overrides: list[str] | dict[str, Any] | None = None) -> TrainConfig:

@@ -14,7 +14,6 @@ finished step (so dropout or any other draw in the model continues the same stre
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import logging
 import signal
@@ -39,6 +38,7 @@ from speechsep.losses import (
     si_sdr,
 )
 from speechsep.models.base import SeparationModel
+from speechsep.precision import autocast
 from speechsep.train.config import TrainConfig
 from speechsep.train.data import CroppedExamples, EpochSampler, make_loader, open_examples
 from speechsep.train.distributed import DistInfo, all_reduce_sum, barrier, setup, teardown
@@ -119,16 +119,6 @@ def resolve_device(device: str, dist_info: DistInfo | None = None) -> torch.devi
     return torch.device("cpu")
 
 
-def _autocast(device: torch.device, precision: str = "auto"):
-    """bf16 autocast (no loss scaling needed) or plain float32, per ``TrainConfig.precision``.
-
-    ``auto`` keeps float32 on CPU: bf16 there is only faster on CPUs with bf16 instructions, and a
-    recipe's arithmetic should not depend on which CPU it lands on unless asked."""
-    if precision == "bf16" or (precision == "auto" and device.type == "cuda"):
-        return torch.autocast(device.type, dtype=torch.bfloat16)
-    return contextlib.nullcontext()
-
-
 @torch.no_grad()
 def validate(model: SeparationModel, loader: DataLoader, device: torch.device, dist_info: DistInfo,
              precision: str = "auto") -> dict[str, float]:
@@ -138,7 +128,7 @@ def validate(model: SeparationModel, loader: DataLoader, device: torch.device, d
     sums = torch.zeros(3, dtype=torch.float64, device=device)  # si_sdr, si_sdri, count
     for mix, ref in loader:
         mix, ref = mix.to(device, non_blocking=True), ref.to(device, non_blocking=True)
-        with _autocast(device, precision):
+        with autocast(device, precision):
             est = model(mix)
         neg, _ = pit_from_pairwise(pairwise_neg_si_sdr(est.float(), ref))
         baseline = si_sdr(mix.unsqueeze(1).expand_as(ref), ref).mean(dim=1)
@@ -303,7 +293,7 @@ def _train(
                     mix, ref = next(batches)
                     mix, ref = mix.to(device, non_blocking=True), ref.to(device, non_blocking=True)
                     t1 = time.perf_counter()
-                    with _autocast(device, config.precision):
+                    with autocast(device, config.precision):
                         loss = objective(mix, ref).mean()
                     optimizer.zero_grad(set_to_none=True)
                     loss.backward()

@@ -124,3 +124,18 @@ def test_bad_arguments_are_reported(band_model):
         separate_long(model, torch.randn(1, 5 * SR), segment_seconds=1.0, overlap_seconds=0.0)
     with pytest.raises(ValueError, match="batch_segments"):
         separate_long(model, torch.randn(1, 100), batch_segments=0)
+
+
+def test_bf16_precision_runs_the_model_under_autocast_and_returns_float32():
+    import speechsep
+
+    model = speechsep.build("iter-freq-simo1-siso2-it1-tiny", sample_rate=SR).eval()
+    x = 0.1 * torch.randn(1, 3 * SR, generator=torch.Generator().manual_seed(0))
+    exact = separate_long(model, x, segment_seconds=1.0, overlap_seconds=0.25)
+    low = separate_long(model, x, segment_seconds=1.0, overlap_seconds=0.25, precision="bf16")
+    assert low.dtype == torch.float32 and low.shape == exact.shape
+    # bf16 keeps 8 bits of mantissa: close to the float32 result, not equal to it
+    rel = float((low - exact).norm() / exact.norm())
+    assert 0 < rel < 0.05, rel
+    with pytest.raises(ValueError, match="precision must be one of"):
+        separate_long(model, x, precision="fp8")

@@ -71,6 +71,17 @@ def test_channel_policy_mixdown(tmp_path, band_model, stereo_case):
     np.testing.assert_allclose(s1[16:-16], (0.75 * (low + high + other) / 2)[16:-16], atol=2e-3)
 
 
+def test_precision_option(tmp_path, band_model, stereo_case):
+    path, _, _, _, _ = stereo_case
+    ck = _checkpoint(tmp_path, band_model, mode="gain")
+    assert main(["separate", "--model", str(ck), str(path), "-o", str(tmp_path / "out"), "--no-plot",
+                 "--precision", "bf16"]) == 0
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["meeting_s1.wav", "meeting_s2.wav"]
+    with pytest.raises(SystemExit):
+        main(["separate", "--model", str(ck), str(path), "-o", str(tmp_path / "o2"), "--precision", "fp16"])
+    assert not (tmp_path / "o2").exists()
+
+
 def test_corrupt_input_writes_nothing(tmp_path, band_model, stereo_case, capsys):
     good, _, _, _, _ = stereo_case
     bad = tmp_path / "broken.wav"
