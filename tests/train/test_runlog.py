@@ -8,8 +8,9 @@ import pytest
 import torch
 from train_fixtures import ToneMixtures, tiny_config
 
+from speechsep.precision import autocast
 from speechsep.train import train
-from speechsep.train.engine import _autocast, resolve_device
+from speechsep.train.engine import resolve_device
 from speechsep.train.runlog import RunLog
 
 
@@ -53,11 +54,18 @@ def test_resume_cuts_the_log_back_to_the_checkpoint_step(tmp_path):
     assert steps == [1, 2] and [r["step"] for r in again.records] == [1, 2]
 
 
-def test_device_auto_and_bf16_autocast_only_on_cuda():
+def test_device_auto_and_the_precision_rule():
     expected = "cuda" if torch.cuda.is_available() else "cpu"
     assert resolve_device("auto").type == expected
-    assert isinstance(_autocast(torch.device("cpu")), contextlib.nullcontext)  # float32 on the CPU
+    cpu = torch.device("cpu")
+    assert isinstance(autocast(cpu), contextlib.nullcontext)  # auto: float32 on the CPU
+    assert isinstance(autocast(cpu, "fp32"), contextlib.nullcontext)
+    ctx = autocast(cpu, "bf16")
+    assert isinstance(ctx, torch.autocast) and ctx.fast_dtype == torch.bfloat16 and ctx.device == "cpu"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "CUDA is not available": the object is still what a GPU run gets
-        ctx = _autocast(torch.device("cuda"))
-    assert isinstance(ctx, torch.autocast) and ctx.fast_dtype == torch.bfloat16 and ctx.device == "cuda"
+        ctx = autocast(torch.device("cuda"))
+        assert isinstance(ctx, torch.autocast) and ctx.fast_dtype == torch.bfloat16 and ctx.device == "cuda"
+        assert isinstance(autocast("cuda", "fp32"), contextlib.nullcontext)
+    with pytest.raises(ValueError, match="precision must be one of"):
+        autocast(cpu, "half")
