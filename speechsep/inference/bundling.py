@@ -188,6 +188,11 @@ def bundle_run(
     sessions = _sessions(history, train_config.get("init_from"))
     recipe = recipe or "<recipe>"
     warm = f" --set init_from=speechsep/pretrained/{name}/model.pt" if len(sessions) > 1 else ""
+    # continuing goes on with the recipe as this run ended (e.g. a resume that switched to bf16)
+    latest: dict[str, Any] = {}
+    for change in history["config_changes"]:
+        latest.update({k: v for k, v in change.items() if k != "step"})
+    carry_on = "".join(f" --set {k}={v}" for k, v in latest.items() if isinstance(v, (str, int, float, bool)))
     preset = getattr(model.config, "preset", None) or train_config.get("model", {}).get("name") or model.family
     card = {
         "name": name,
@@ -202,7 +207,8 @@ def bundle_run(
         "training": {
             "data": train_config.get("data", {}).get("train", "see config"),
             "command": f"speechsep train {recipe} --out {run_dir.name}{warm}",
-            "continue_command": f"speechsep train {recipe} --out NEW_RUN --set init_from=speechsep/pretrained/{name}/model.pt",
+            "continue_command": f"speechsep train {recipe} --out NEW_RUN --set init_from=speechsep/pretrained/{name}/model.pt"
+                                f"{carry_on}",
             "device": "CPU, 1 thread" if not torch.cuda.is_available() else "GPU",
             "config_yaml": config_text,
             "checkpoint_step": int(payload.get("step", 0)),

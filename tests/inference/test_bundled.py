@@ -154,6 +154,8 @@ def test_a_resume_with_a_changed_recipe_is_on_the_card(tmp_path, monkeypatch):
     assert run_history(run)["config_changes"] == [{"step": 20, "precision": "bf16"}]
     out = bundle_run(run, "tiny", _folder_dataset(tmp_path), dest=tmp_path / "pretrained")
     assert "- session 1, from step 20: `precision: bf16`" in (out / "card.md").read_text()
+    card = json.loads((out / "card.json").read_text())
+    assert card["training"]["continue_command"].endswith("/tiny/model.pt --set precision=bf16")
 
 
 def test_bundle_without_a_checkpoint_names_the_run_and_writes_nothing(tmp_path):
