@@ -47,13 +47,13 @@ JOBS = {"huge-pages": [
 
 def child(job: dict) -> dict:
     """One measurement in this process (the parent set THP_MEM_ALLOC_ENABLE before torch loaded)."""
-    import contextlib
     import resource
 
     import torch
 
     from speechsep.bench.anchor_child import forward_seconds, train_step_seconds
     from speechsep.bench.tfacm_bench import stream
+    from speechsep.precision import autocast
     from speechsep.registry import build
 
     torch.set_num_threads(job["threads"])
@@ -65,9 +65,9 @@ def child(job: dict) -> dict:
         if job["kind"] == "forward":
             seconds = forward_seconds(model, rate, [job["seconds"]], 1, 3)[str(job["seconds"])]
         else:
-            # the whole step under autocast (the engine leaves the loss in float32: a negligible part)
-            bf16 = job.get("bf16", False)
-            with torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext():
+            # the whole step under the engine's precision rule (the engine also leaves the loss in
+            # float32 inside it: a negligible part of a step)
+            with autocast("cpu", "bf16" if job.get("bf16") else "fp32"):
                 seconds = train_step_seconds(model, rate, model.num_sources, job["batch"], job["seconds"], 1, 3)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {"seconds": seconds, "peak_rss_mb": peak_mb}
