@@ -35,6 +35,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from speechsep.threads import heavy_kernel
+
 __all__ = ["KVCache", "FixedKVCache", "WindowedCausalAttention"]
 
 
@@ -123,11 +125,12 @@ class WindowedCausalAttention(nn.Module):
         """Queries ``(B, n, D_k)`` against keys/values ``(B, m, D)``; ``a`` ``(n, 1)`` and ``j`` ``(1, m)``
         place them on one frame axis shifted by ``window - 1`` (query ``a`` sees keys ``a .. a + window - 1``);
         ``blocked`` masks keys that are not real frames."""
-        scores = torch.matmul(q, keys.transpose(1, 2)) * (1.0 / math.sqrt(q.shape[-1]))
         mask = (j < a) | (j > a + (self.window - 1))
         if blocked is not None:
             mask = mask | blocked
-        return torch.matmul(F.softmax(scores.masked_fill(mask, float("-inf")), dim=-1), values)
+        with heavy_kernel:  # the products over the whole window: worth several threads (speechsep.threads)
+            scores = torch.matmul(q, keys.transpose(1, 2)) * (1.0 / math.sqrt(q.shape[-1]))
+            return torch.matmul(F.softmax(scores.masked_fill(mask, float("-inf")), dim=-1), values)
 
     def step_fixed(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cache: FixedKVCache
                    ) -> tuple[torch.Tensor, FixedKVCache]:

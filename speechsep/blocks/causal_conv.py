@@ -11,7 +11,8 @@ past input frames to compute its outputs. The offline ``forward`` prepends ``con
 then call the same ``_compute``, so the arithmetic exists once and ``step`` over any split of the
 frames equals ``forward``.
 
-The state of every layer here is one tensor: the last ``context`` input frames, ``(B, C, [F,] context)``.
+The state of every layer here is one tensor: the last ``context`` input frames, ``(B, C, [F,] context)``
+(``(B, context, C)`` for a 1-D transposed conv built ``channels_last``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from speechsep.blocks.tap_matmul import conv_transpose_taps
 
 __all__ = ["CausalConv1d", "CausalConv2d", "CausalConvTranspose1d", "CausalConvTranspose2d"]
 
@@ -34,43 +37,53 @@ class _TimeCached(nn.Module):
     time_ratio: int = 1
     #: number of axes of the input (3 for 1-D, 4 for 2-D layers)
     input_dims: int = 3
+    #: ``(B, K, C)`` instead of ``(B, C, K)`` (1-D layers that support it)
+    channels_last: bool = False
+
+    @property
+    def _time_dim(self) -> int:
+        return -2 if self.channels_last else -1
 
     def _check(self, x: torch.Tensor) -> None:
-        if x.dim() != self.input_dims or x.shape[1] != self.in_channels:
-            want = "(B, C, K)" if self.input_dims == 3 else "(B, C, F, K)"
+        channels = x.shape[-1 if self.channels_last else 1] if x.dim() >= 2 else None
+        if x.dim() != self.input_dims or channels != self.in_channels:
+            want = "(B, K, C)" if self.channels_last else "(B, C, K)" if self.input_dims == 3 else "(B, C, F, K)"
             raise ValueError(
                 f"{type(self).__name__} expects {want} with C = {self.in_channels}; got {tuple(x.shape)}"
             )
 
     def init_state(self, batch_size: int, num_bins: int | None = None, *, device=None, dtype=None) -> torch.Tensor:
-        """Zero cache ``(B, C, [F,] context)``: the stream starts from silence, as ``forward`` does."""
+        """Zero cache ``(B, C, [F,] context)`` (``(B, context, C)`` channels-last): the stream starts from
+        silence, as ``forward`` does."""
         middle = () if self.input_dims == 3 else (int(num_bins),)
+        shape = (batch_size, self.context, self.in_channels) if self.channels_last else \
+            (batch_size, self.in_channels, *middle, self.context)
         weight = next(self.parameters())
-        return torch.zeros(
-            (batch_size, self.in_channels, *middle, self.context),
-            device=device or weight.device,
-            dtype=dtype or weight.dtype,
-        )
+        return torch.zeros(shape, device=device or weight.device, dtype=dtype or weight.dtype)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self._check(x)
-        if x.shape[-1] == 0:
+        n = x.shape[self._time_dim]
+        if n == 0:
             return self._empty_output(x)
-        return self._compute(F.pad(x, (self.context, 0)), x.shape[-1])
+        pad = (0, 0, self.context, 0) if self.channels_last else (self.context, 0)
+        return self._compute(F.pad(x, pad), n)
 
     def step(self, x: torch.Tensor, cache: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         self._check(x)
-        n = x.shape[-1]
+        dim = self._time_dim
+        n = x.shape[dim]
         if n == 0:
             return self._empty_output(x), cache
         if self.context == 0:  # nothing to remember (a kernel of one frame)
             return self._compute(x, n), cache
-        full = torch.cat([cache, x], dim=-1)
-        return self._compute(full, n), full[..., full.shape[-1] - self.context :]
+        full = torch.cat([cache, x], dim=dim)
+        return self._compute(full, n), full.narrow(dim, full.shape[dim] - self.context, self.context)
 
     def _empty_output(self, x: torch.Tensor) -> torch.Tensor:
-        probe = torch.zeros(*x.shape[:-1], self.context + 1, device=x.device, dtype=x.dtype)
-        return self._compute(probe, 1)[..., :0]
+        shape = list(x.shape)
+        shape[self._time_dim] = self.context + 1
+        return self._compute(x.new_zeros(shape), 1).narrow(self._time_dim, 0, 0)
 
     def _compute(self, full: torch.Tensor, n: int) -> torch.Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -128,14 +141,19 @@ class CausalConvTranspose1d(_TimeCached):
     the layer is causal. Output frames before (i+1)*stride are complete once input i has arrived;
     the tail still waiting for later inputs is recomputed from the cached ``ceil((kernel-1)/stride)``
     input frames.
+
+    ``channels_last=True`` takes and returns ``(B, K, C)`` (an LSTM's layout) and computes with
+    :func:`~speechsep.blocks.tap_matmul.conv_transpose_taps` from the same weights (groups = 1).
     """
 
     input_dims = 3
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, *, stride: int = 1,
-                 groups: int = 1, bias: bool = True):
+                 groups: int = 1, bias: bool = True, channels_last: bool = False):
         super().__init__()
-        self.in_channels = in_channels
+        if channels_last and groups != 1:
+            raise ValueError("a channels-last CausalConvTranspose1d has groups = 1")
+        self.in_channels, self.channels_last = in_channels, channels_last
         self.time_ratio = stride
         self.context = math.ceil((kernel_size - 1) / stride)
         # With stride 1 the transposed conv's own padding crops exactly the ``context`` outputs at each
@@ -145,6 +163,9 @@ class CausalConvTranspose1d(_TimeCached):
                                        bias=bias, padding=self._crop)
 
     def _compute(self, full: torch.Tensor, n: int) -> torch.Tensor:
+        if self.channels_last:
+            return conv_transpose_taps(full, self.conv.weight, self.conv.bias, dim=1, stride=self.time_ratio,
+                                       start=self.context * self.time_ratio, length=n * self.time_ratio)
         start = self.context * self.time_ratio - self._crop
         return self.conv(full)[..., start : start + n * self.time_ratio]
 

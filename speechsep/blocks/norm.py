@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 __all__ = ["ChannelLayerNorm", "FrameLayerNorm", "CumulativeLayerNorm", "CumulativeStats"]
@@ -44,6 +45,14 @@ class ChannelLayerNorm(nn.Module):
             raise ValueError(f"ChannelLayerNorm expects (B, {self.num_channels}, ...); got {tuple(x.shape)}")
         shape = (1, self.num_channels) + (1,) * (x.dim() - 2)
         return _normalise(x, (1,), self.eps) * self.weight.view(shape) + self.bias.view(shape)
+
+    def channels_last(self, x: torch.Tensor) -> torch.Tensor:
+        """The same normalisation of ``(..., N)``, channels on the LAST axis: one fused ``layer_norm``
+        call instead of the eight element-wise ops above (for callers that permute to channels-last
+        anyway: TFACM's F-Local and T-Local). The result is contiguous."""
+        if x.dim() < 1 or x.shape[-1] != self.num_channels:
+            raise ValueError(f"ChannelLayerNorm.channels_last expects (..., {self.num_channels}); got {tuple(x.shape)}")
+        return F.layer_norm(x, (self.num_channels,), self.weight, self.bias, self.eps)
 
     def extra_repr(self) -> str:
         return f"{self.num_channels}, eps={self.eps}"

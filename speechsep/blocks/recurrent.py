@@ -14,6 +14,8 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
+from speechsep.threads import heavy_kernel
+
 __all__ = ["LSTMState", "CausalLSTM", "select_state"]
 
 
@@ -62,7 +64,8 @@ class CausalLSTM(nn.Module):
         if x.shape[1 if self.batch_first else 0] == 0:  # nn.LSTM rejects empty sequences: the state carries over
             out_size = self.proj.out_features if self.proj is not None else self.hidden_size
             return x.new_zeros(*x.shape[:2], out_size), state
-        y, (h, c) = self.lstm(x, tuple(state))
+        with heavy_kernel:  # one of a streaming step's few kernels worth several threads (speechsep.threads)
+            y, (h, c) = self.lstm(x, tuple(state))
         if self.proj is not None:
             y = self.proj(y)
         return y, LSTMState(h, c)

@@ -18,7 +18,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--chunk-ms", type=float, default=16.0, help="chunk length in ms (default %(default)s)")
     parser.add_argument("--channel", default="0",
                         help="channel of multichannel input, or 'mixdown' (default %(default)s)")
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: the runtime's choice)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="CPU threads (default: the runtime's choice). PyTorch backend: each step runs on one "
+                             "thread and its LSTMs and attention on THREADS (faster than THREADS for every small "
+                             "operator; speechsep.threads)")
     parser.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:1, ... (torch backend)")
     parser.add_argument("--backend", choices=["torch", "onnxruntime"], default=None,
                         help="run model.step in PyTorch (default) or an exported ONNX step in onnxruntime "
@@ -29,19 +32,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import sys
     import tempfile
 
     import torch
 
     from speechsep.inference.loading import resolve_model
     from speechsep.inference.streaming import stream_file
+    from speechsep.threads import passive_wait_warning
 
     backend = args.backend or ("onnxruntime" if args.onnx else "torch")
     if args.onnx and backend != "onnxruntime":
         raise SystemExit("--onnx runs in onnxruntime: drop --backend torch")
     if not args.model and not args.onnx:
         raise SystemExit("give --model NAME|PATH (or --onnx FILE.onnx)")
-    if args.threads:
+    if args.threads is not None and args.threads < 1:
+        raise SystemExit(f"--threads must be at least 1; got {args.threads}")
+    if args.threads and backend == "onnxruntime":
         torch.set_num_threads(args.threads)
     channel = args.channel if args.channel == "mixdown" else int(args.channel)
     with tempfile.TemporaryDirectory() as tmp:
@@ -57,7 +64,11 @@ def run(args: argparse.Namespace) -> int:
             model = OnnxStreamer(path, threads=args.threads)
         else:
             model = resolve_model(args.model, map_location=args.device)
-        result = stream_file(model, args.input, args.out, chunk_ms=args.chunk_ms, channel=channel)
+            note = passive_wait_warning(args.threads or 0)
+            if note:
+                print(f"note: {note}", file=sys.stderr)
+        result = stream_file(model, args.input, args.out, chunk_ms=args.chunk_ms, channel=channel,
+                             threads=args.threads if backend == "torch" else None)
     print(f"{result.input} -> {', '.join(str(p) for p in result.sources)} ({backend})")
     print(result.stats.summary())
     return 0

@@ -14,6 +14,7 @@ forward; the flush calls are not timed (a live stream never ends).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
@@ -26,6 +27,7 @@ import torch
 
 from speechsep.audio import read_audio, write_audio
 from speechsep.models.base import SeparationModel, StreamingNotSupported
+from speechsep.threads import split_threads
 from speechsep.utils import check_waveform_batch
 
 __all__ = ["StreamStats", "StreamedFile", "stream_waveform", "stream_file"]
@@ -93,9 +95,14 @@ def stream_waveform(
     chunk_samples: int,
     *,
     align: bool = True,
+    threads: int | None = None,
     clock: Callable[[], float] = time.perf_counter,
 ) -> tuple[torch.Tensor, StreamStats]:
     """Stream ``wav`` ``(B, T)`` through ``model.step`` in chunks; return ``(B, C, T)`` and the timings.
+
+    ``threads`` (a PyTorch model on the CPU): run each step on one thread and its heavy kernels
+    (LSTMs, attention) on ``threads`` (:func:`speechsep.threads.split_threads`); default: torch's
+    current thread count for everything.
 
     ``align=False`` returns the raw stream output (delayed by ``model.latency``, its first
     ``latency`` samples silent); ``align=True`` returns it flushed and shifted back onto the input.
@@ -123,7 +130,8 @@ def stream_waveform(
             chunk = torch.nn.functional.pad(chunk, (0, fixed - chunk.shape[-1] % fixed))
         return model.step(chunk, state)
 
-    with torch.inference_mode():
+    split = threads is not None and isinstance(model, torch.nn.Module) and device.type == "cpu"
+    with torch.inference_mode(), split_threads(threads) if split else contextlib.nullcontext():
         state = model.init_state(wav.shape[0])
         for start in range(0, total, chunk_samples):
             chunk = wav[:, start : start + chunk_samples]
@@ -143,7 +151,8 @@ def stream_waveform(
     out = torch.cat(outs, dim=-1) if outs else wav.new_zeros(wav.shape[0], model.num_sources, 0)
     out = out[..., latency : latency + total] if align else out[..., :total]
     stats = StreamStats(model.sample_rate, chunk_samples, latency, total / model.sample_rate,
-                        tuple(times), getattr(model, "threads", None) or torch.get_num_threads())
+                        tuple(times), (threads if split else None) or getattr(model, "threads", None)
+                        or torch.get_num_threads())
     return out, stats
 
 
@@ -161,6 +170,7 @@ def stream_file(
     *,
     chunk_ms: float = 16.0,
     channel: int | str = 0,
+    threads: int | None = None,
 ) -> StreamedFile:
     """Stream one audio file (resampled to the model's rate) and write ``OUTDIR/STEM_s1.wav ...`` at the
     model's rate, lined up with the input."""
@@ -170,7 +180,7 @@ def stream_file(
     path = Path(path)
     wav, sr = read_audio(path, sample_rate=model.sample_rate, channel=channel)
     est, stats = stream_waveform(model, torch.from_numpy(np.asarray(wav, dtype=np.float32))[None],
-                                 ms_to_samples(chunk_ms, sr))
+                                 ms_to_samples(chunk_ms, sr), threads=threads)
     est = limit_peak(est[0].cpu().numpy(), str(path))
     sources, _ = output_paths(out_dir, path.stem, est.shape[0])
     for target, source in zip(sources, est, strict=True):

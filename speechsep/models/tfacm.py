@@ -135,7 +135,7 @@ class SeparatorState:
         :class:`~speechsep.blocks.attention.FixedKVCache`;
     input_conv / output_conv: the last frames the causal 2-D convs need, (B, 2, F, k-1) / (B, N, F, k-1);
     carries: per block, LSTM-T's (h, c) to continue from (at a segment start: the cache memory's output);
-    tlocal_convs: per block, the T-Local transposed-conv cache (B*F, N, kernel-1);
+    tlocal_convs: per block, the T-Local transposed-conv cache (B*F, kernel-1, N);
     cars: per block, the CAR attention key/value cache and gated-conv caches;
     memory: per block boundary (B-1), the cache memory LSTMs' states over the segment sequence.
     """

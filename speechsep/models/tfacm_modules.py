@@ -23,6 +23,7 @@ from speechsep.blocks.attention import FixedKVCache, KVCache, WindowedCausalAtte
 from speechsep.blocks.causal_conv import CausalConv2d, CausalConvTranspose1d
 from speechsep.blocks.norm import ChannelLayerNorm, FrameLayerNorm
 from speechsep.blocks.recurrent import CausalLSTM, LSTMState, select_state
+from speechsep.blocks.tap_matmul import conv_transpose_taps
 
 __all__ = ["segment_pieces", "SegmentStates", "FLocal", "TLocal", "CacheMemory", "MemoryState", "CAR",
            "CARState"]
@@ -69,13 +70,15 @@ class FLocal(nn.Module):
         self.padded_bins = (self.num_subbands - 1) * stride + width
         self.norm = ChannelLayerNorm(channels, eps)
         self.lstm = CausalLSTM(channels * width, hidden, batch_first=False)
+        # holds the weights (the checkpoints' layout); applied by ``conv_transpose_taps``
         self.back = nn.ConvTranspose1d(hidden, channels, width, stride=stride)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, n, f, k = x.shape
-        y = F.pad(self.norm(x), (0, 0, 0, self.padded_bins - f))
         # sub-band-major, the LSTM's own layout: one copy of the unfolded input, none inside the LSTM
-        y = y.permute(2, 0, 3, 1)  # (F_padded, B, K, N)
+        y = self.norm.channels_last(x.permute(2, 0, 3, 1))  # (F, B, K, N)
+        if self.padded_bins > f:
+            y = F.pad(y, (0, 0, 0, 0, 0, 0, 0, self.padded_bins - f))  # (F_padded, B, K, N)
         if torch.jit.is_tracing():
             # the ONNX exporter cannot unfold a tensor whose shape it does not track: gather the same
             # bins (bin s*S1 + w of sub-band s) with an index instead; the values are identical
@@ -85,9 +88,11 @@ class FLocal(nn.Module):
         else:
             y = y.unfold(0, self.width, self.stride)  # (L_F, B, K, N, W1)
         y = y.reshape(self.num_subbands, b * k, n * self.width)  # (L_F, B*K, N*W1)
-        y = self.back(self.lstm(y).permute(1, 2, 0))  # (B*K, H, L_F) -> (B*K, N, F_padded)
-        y = y[..., :f].reshape(b, k, n, f).permute(0, 2, 3, 1)  # (B, N, F, K)
-        return x + y
+        # the LSTM's output is sub-band-major, channels last: the transposed conv back to the bins runs
+        # on it as it is, one matrix product per tap, and only the F real bins are computed
+        y = conv_transpose_taps(self.lstm(y), self.back.weight, self.back.bias, dim=0, stride=self.stride,
+                                length=f)  # (F, B*K, N)
+        return x + y.view(f, b, k, n).permute(1, 3, 0, 2)
 
 
 class TLocal(nn.Module):
@@ -106,18 +111,18 @@ class TLocal(nn.Module):
         self.norm = ChannelLayerNorm(channels, eps)
         self.lstm = CausalLSTM(channels, hidden, proj_size=channels)
         self.lstm_norm = nn.LayerNorm(channels, eps=eps)
-        self.back = CausalConvTranspose1d(channels, channels, kernel)
+        self.back = CausalConvTranspose1d(channels, channels, kernel, channels_last=True)
 
     def _sequence(self, x: torch.Tensor) -> torch.Tensor:
         b, n, f, k = x.shape
-        return self.norm(x).permute(0, 2, 3, 1).reshape(b * f, k, n)  # (B*F, K, N)
+        return self.norm.channels_last(x.permute(0, 2, 3, 1)).view(b * f, k, n)  # (B*F, K, N)
 
     def _finish(self, x: torch.Tensor, seq: torch.Tensor, y: torch.Tensor, conv_cache: torch.Tensor
                 ) -> tuple[torch.Tensor, torch.Tensor]:
         b, n, f, k = x.shape
         y = seq + self.lstm_norm(y)  # SkiM's segment LSTM: residual around the normalised projection
-        y, conv_cache = self.back.step(y.transpose(1, 2), conv_cache)  # (B*F, N, K)
-        return x + y.reshape(b, f, n, k).transpose(1, 2), conv_cache
+        y, conv_cache = self.back.step(y, conv_cache)  # (B*F, K, N)
+        return x + y.view(b, f, k, n).permute(0, 3, 1, 2), conv_cache
 
     def step(self, x: torch.Tensor, position: int, carry: LSTMState, inits: SegmentStates | None,
              conv_cache: torch.Tensor) -> tuple[torch.Tensor, SegmentStates, torch.Tensor]:
@@ -227,12 +232,11 @@ class _HeadProjection(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, _, f, k = x.shape
-        y = self.conv(x).reshape(b, self.heads, self.dim, f, k)
-        y = torch.where(y >= 0, y, self.prelu * y)
-        mean = y.mean(dim=(2, 3), keepdim=True)
-        var = (y - mean).pow(2).mean(dim=(2, 3), keepdim=True)
-        y = (y - mean) * torch.rsqrt(var + self.eps) * self.weight + self.bias
-        return y.permute(0, 1, 4, 2, 3).reshape(b * self.heads, k, self.dim * f)
+        y = F.prelu(self.conv(x).view(b, self.heads, self.dim, f, k), self.prelu.view(-1))  # a slope per head
+        # frames first, (D, F) last: one fused layer norm per head and frame, in the layout attention takes
+        y = F.layer_norm(y.permute(0, 1, 4, 2, 3), (self.dim, f), eps=self.eps)  # (B, M, K, D, F)
+        y = y * self.weight.squeeze(-1)[:, None] + self.bias.squeeze(-1)[:, None]  # per-head gain and bias
+        return y.view(b * self.heads, k, self.dim * f)
 
 
 class _GatePath(nn.Module):
