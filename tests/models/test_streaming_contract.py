@@ -186,3 +186,22 @@ def test_stream_cli_writes_sources_and_reports(tmp_path, capsys):
     for s in (1, 2):
         data, sr = sf.read(tmp_path / "out" / f"mix_s{s}.wav")
         assert sr == 8000 and data.shape == (4000,)
+
+
+def test_stream_cli_splits_threads_and_warns_about_a_sleeping_wait_policy(tmp_path, capsys, monkeypatch):
+    import numpy as np
+    import soundfile as sf
+
+    from speechsep.cli import main
+
+    wav = tmp_path / "mix.wav"
+    sf.write(wav, (0.1 * np.random.default_rng(1).standard_normal(2000)).astype("float32"), 8000)
+    before = torch.get_num_threads()
+    monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")
+    args = ["stream", str(wav), "-o", str(tmp_path / "out"), "--model", "tfacm-tiny"]
+    assert main([*args, "--threads", "2"]) == 0
+    captured = capsys.readouterr()
+    assert "2 thread(s)" in captured.out and "OMP_WAIT_POLICY=PASSIVE" in captured.err
+    assert torch.get_num_threads() == before  # the split is undone after the stream
+    with pytest.raises(SystemExit, match="--threads must be at least 1"):
+        main([*args, "--threads", "0"])
