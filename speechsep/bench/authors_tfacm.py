@@ -21,12 +21,13 @@ import contextlib
 import importlib
 import statistics
 import sys
-import time
 import warnings
 from pathlib import Path
 
 import torch
 from torch import nn
+
+from speechsep.bench.timing import run_times
 
 __all__ = ["AuthorsModel", "load_authors_model", "side_by_side"]
 
@@ -95,12 +96,6 @@ def load_authors_model(repo: str | Path, config: str = DEFAULT_CONFIG, sample_ra
     return AuthorsModel(inner, sample_rate, f"authors' {net['audionet_name']} ({config_path.name})").eval()
 
 
-def _timed(model: nn.Module, x: torch.Tensor) -> float:
-    t0 = time.perf_counter()
-    model(x)
-    return time.perf_counter() - t0
-
-
 def side_by_side(ours: nn.Module, theirs: nn.Module, seconds: float, repeats: int, seed: int = 0) -> dict:
     """One warm-up each, then ``repeats`` rounds of (ours, theirs) on the same random input."""
     if ours.sample_rate != theirs.sample_rate:
@@ -113,8 +108,8 @@ def side_by_side(ours: nn.Module, theirs: nn.Module, seconds: float, repeats: in
             if out.shape[-1] != x.shape[-1]:
                 raise RuntimeError(f"{type(model).__name__} returned {out.shape[-1]} samples for {x.shape[-1]}")
         for _ in range(repeats):
-            ours_t.append(_timed(ours, x))
-            theirs_t.append(_timed(theirs, x))
+            ours_t += run_times(lambda: ours(x), warmup=0, repeats=1)
+            theirs_t += run_times(lambda: theirs(x), warmup=0, repeats=1)
     ours_m, theirs_m = statistics.median(ours_t), statistics.median(theirs_t)
     return {"seconds": seconds, "repeats": repeats, "ours_rtf": ours_m / seconds, "theirs_rtf": theirs_m / seconds,
             "speedup": theirs_m / ours_m, "ours_s": ours_t, "theirs_s": theirs_t}

@@ -126,13 +126,16 @@ def authors(name: str, repo: str, paths: list[str], config: str, lengths: list[f
     for who, model in (("ours", ours), ("theirs", theirs)):
         c = complexity(model)
         sizes[who] = {"params_m": round(c.params_m, 3), "gmacs_per_s": round(c.gmacs_per_second, 2)}
+    def rounded(value):
+        return round(value, 3) if isinstance(value, float) else [round(t, 3) for t in value]
+
     rows = []
     for seconds in lengths:
         row = side_by_side(ours, theirs, seconds, repeats)
+        times = {k: rounded(v) for k, v in row.items() if k not in ("seconds", "repeats")}
         rows.append({"model": name, "authors": theirs.name, **sizes["ours"],
                      **{f"authors_{k}": v for k, v in sizes["theirs"].items()}, "threads": torch.get_num_threads(),
-                     **{k: (round(v, 3) if isinstance(v, float) else [round(t, 3) for t in v]) if k != "repeats" else v
-                        for k, v in row.items()}})
+                     "seconds": seconds, "repeats": repeats, **times})
     return rows
 
 
