@@ -71,7 +71,7 @@ class TemporalState(NamedTuple):
 
     frames: ``(B, D, F, I-1)`` last normalised input frames (the unfold window's past).
     lstm: the one-way LSTM's ``(h, c)``, each ``(1, B*F, H)``.
-    deconv: ``(B*F, H, I-1)`` cache of the causal transposed convolution.
+    deconv: ``(B*F, I-1, H)`` cache of the causal transposed convolution (channels last).
     """
 
     frames: torch.Tensor
@@ -87,7 +87,8 @@ class _SubbandTemporal(nn.Module):
         self.kernel = kernel
         self.norm = ChannelLayerNorm(channels)
         self.lstm = CausalLSTM(channels * kernel, hidden)
-        self.deconv = CausalConvTranspose1d(hidden, channels, kernel)
+        # channels-last: it runs on the LSTM's output as it is, one matmul per tap (blocks/tap_matmul.py)
+        self.deconv = CausalConvTranspose1d(hidden, channels, kernel, channels_last=True)
 
     def init_state(self, batch: int, bins: int, *, device=None, dtype=torch.float32) -> TemporalState:
         channels = self.norm.num_channels
@@ -102,8 +103,8 @@ class _SubbandTemporal(nn.Module):
         # (B, D, F, K, I) -> (B*F, K, D*I)
         windows = full.unfold(-1, self.kernel, 1).permute(0, 2, 3, 1, 4).reshape(batch * bins, frames, -1)
         y, lstm_state = self.lstm.step(windows, state.lstm)
-        y, deconv_state = self.deconv.step(y.transpose(1, 2), state.deconv)  # (B*F, D, K)
-        y = y.view(batch, bins, channels, frames).transpose(1, 2)
+        y, deconv_state = self.deconv.step(y, state.deconv)  # (B*F, K, D)
+        y = y.view(batch, bins, frames, channels).permute(0, 3, 1, 2)
         new = TemporalState(full[..., full.shape[-1] - (self.kernel - 1):], lstm_state, deconv_state)
         return x + y, new
 
