@@ -65,7 +65,7 @@ def test_tfacm_step_gives_its_lstms_and_attention_the_threads_and_nothing_else(r
     finally:
         attention._attend = attend
     assert seen == {"lstm": {2}, "conv": {1}, "bmm": {2}}
-    assert stats.threads == 2
+    assert stats.threads == 2 and stats.split_threads
     torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-6)
 
 

@@ -46,6 +46,8 @@ class StreamStats:
     #: wall-clock seconds of each timed ``step`` call, in order
     chunk_seconds: tuple[float, ...]
     threads: int
+    #: the steps ran on one thread and only their heavy kernels on ``threads`` (speechsep.threads)
+    split_threads: bool = False
 
     @property
     def num_chunks(self) -> int:
@@ -77,10 +79,15 @@ class StreamStats:
         latency, and computing the chunk (its p95 time)."""
         return self.chunk_ms + self.latency_ms + self.percentile_ms(95)
 
+    def _threads_text(self) -> str:
+        if self.split_threads:
+            return f"{self.threads} threads (each step on 1, its LSTMs and attention on {self.threads})"
+        return f"{self.threads} thread(s)"
+
     def summary(self) -> str:
         return (
             f"{self.num_chunks} chunks of {self.chunk_ms:g} ms ({self.chunk_samples} samples at {self.sample_rate} Hz), "
-            f"{self.seconds:.2f} s of audio, {self.threads} thread(s)\n"
+            f"{self.seconds:.2f} s of audio, {self._threads_text()}\n"
             f"compute per chunk: p50 {self.percentile_ms(50):.2f} ms, p95 {self.percentile_ms(95):.2f} ms, "
             f"max {self.max_ms:.2f} ms\n"
             f"real-time factor: {self.real_time_factor:.3f} ({'keeps up' if self.real_time_factor < 1 else 'too slow'})\n"
@@ -152,7 +159,7 @@ def stream_waveform(
     out = out[..., latency : latency + total] if align else out[..., :total]
     stats = StreamStats(model.sample_rate, chunk_samples, latency, total / model.sample_rate,
                         tuple(times), (threads if split else None) or getattr(model, "threads", None)
-                        or torch.get_num_threads())
+                        or torch.get_num_threads(), split_threads=split)
     return out, stats
 
 

@@ -201,7 +201,8 @@ def test_stream_cli_splits_threads_and_warns_about_a_sleeping_wait_policy(tmp_pa
     args = ["stream", str(wav), "-o", str(tmp_path / "out"), "--model", "tfacm-tiny"]
     assert main([*args, "--threads", "2"]) == 0
     captured = capsys.readouterr()
-    assert "2 thread(s)" in captured.out and "OMP_WAIT_POLICY=PASSIVE" in captured.err
+    assert "2 threads (each step on 1, its LSTMs and attention on 2)" in captured.out
+    assert "OMP_WAIT_POLICY=PASSIVE" in captured.err
     assert torch.get_num_threads() == before  # the split is undone after the stream
     with pytest.raises(SystemExit, match="--threads must be at least 1"):
         main([*args, "--threads", "0"])
