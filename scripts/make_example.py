@@ -1,6 +1,6 @@
 """Cut the bundled example (speechsep/examples/) from a built demo corpus's test split.
 
-    python scripts/make_example.py /work/corpus/demo8k [--id test_000123]
+    python scripts/make_example.py /work/corpus/demo8k [--condition clean] [--id test_clean_000123]
     python scripts/make_example.py /work/corpus/demo8k --results eval-a.csv eval-b.csv
 
 Without ``--id``: with ``--results`` (per-utterance CSVs of ``speechsep eval`` on the test split, one
@@ -36,11 +36,15 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("root", type=Path)
     parser.add_argument("--id")
+    parser.add_argument("--condition", default="clean",
+                        help="the test set's condition, for a corpus built with conditions (default clean)")
     parser.add_argument("--results", nargs="+", type=Path, default=[],
                         help="speechsep eval CSVs on the test split: pick the most typical mixture")
     args = parser.parse_args()
-    rows = {r["id"]: r for r in csv.DictReader((args.root / "manifest.csv").open()) if r["split"] == "test"}
-    test = args.root / "test"
+    rows = {r["id"]: r for r in csv.DictReader((args.root / "manifest.csv").open())
+            if r["split"] == "test" and r.get("condition", "") in ("", args.condition)}
+    # corpora built with conditions keep each test set in test/CONDITION/
+    test = args.root / "test" / args.condition if (args.root / "test" / args.condition).is_dir() else args.root / "test"
     chosen = "named with --id"
 
     def overlap(i: str) -> float:
@@ -62,7 +66,7 @@ def main() -> int:
     for folder, name in (("mix", "mixture"), ("s1", "s1"), ("s2", "s2")):
         wav, sr = sf.read(test / folder / f"{args.id}.wav", dtype="float32")
         sf.write(OUT / f"{name}.wav", wav, sr, subtype="PCM_16")
-    (OUT / "example.json").write_text(json.dumps({"source": f"demo corpus test split, {args.id}",
+    (OUT / "example.json").write_text(json.dumps({"source": f"demo corpus test split ({args.condition}), {args.id}",
                                                    "chosen": chosen, "manifest": rows[args.id]}, indent=2) + "\n")
     print(f"wrote {args.id} to {OUT}")
     return 0

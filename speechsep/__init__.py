@@ -3,9 +3,14 @@
 The public entry points::
 
     import speechsep
+    sources, rate = speechsep.separate_file("meeting.wav")       # (sources, time) at the file's rate
+    sources = speechsep.separate(waveform, sample_rate)          # (time,) -> (sources, time)
+    model = speechsep.load("tfacm-lite")                         # a bundled model, checkpoint or run folder
     model = speechsep.build("tfacm-small", sample_rate=8000, num_sources=2)
-    model = speechsep.load("path/to/checkpoint.pt")      # or a bundled model's name
-    speechsep.complexity(model, seconds=1.0)             # params and MACs per second of audio
+    speechsep.complexity(model, seconds=1.0)                     # params and MACs per second of audio
+
+Everything is imported on first use: ``import speechsep`` does not load torch, so the ``speechsep``
+program can choose its OpenMP settings before torch starts (:mod:`speechsep.cli`).
 """
 
 from __future__ import annotations
@@ -14,13 +19,14 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "build", "load", "complexity", "Complexity"]
-
-# Imported eagerly: the submodule `speechsep.complexity` would otherwise shadow the function of the
-# same name on the package once anything imports the submodule.
-from speechsep.complexity import Complexity, complexity  # noqa: E402
+__all__ = ["__version__", "build", "load", "separate", "separate_file", "complexity", "Complexity"]
 
 if TYPE_CHECKING:
+    import os
+
+    import numpy as np
+
+    from speechsep.complexity import Complexity
     from speechsep.models.base import SeparationModel
 
 
@@ -32,7 +38,41 @@ def build(name: str, **overrides: Any) -> SeparationModel:
 
 
 def load(path_or_name: str, map_location: str = "cpu") -> SeparationModel:
-    """Load a model from a checkpoint path, or a bundled trained model by name."""
+    """Load a model from a checkpoint path, a training run folder, or a bundled model by name
+    (``speechsep.load("tfacm-lite")``)."""
     from speechsep.inference.loading import load_any
 
     return load_any(path_or_name, map_location=map_location)
+
+
+def separate(waveform: Any, sample_rate: int, *, model: str | SeparationModel | None = None,
+             **options: Any) -> Any:
+    """Separate a mono ``waveform (time,)`` at ``sample_rate`` into ``(sources, time)`` at the same rate.
+
+    ``waveform`` is a numpy array or a torch tensor (the result is of the same kind). ``model``: a
+    bundled name, checkpoint, run folder or a loaded model (default: the default bundled model).
+    ``options`` go to :func:`speechsep.inference.separate.separate_waveform` (``segment_seconds``, ...).
+    """
+    from speechsep.inference.api import separate as _separate
+
+    return _separate(waveform, sample_rate, model=model, **options)
+
+
+def separate_file(path: str | os.PathLike, out_dir: str | os.PathLike | None = None, *,
+                  model: str | SeparationModel | None = None, **options: Any) -> tuple[np.ndarray, int]:
+    """Separate an audio file: ``(sources (C, time), sample_rate)`` at the file's rate; with ``out_dir``
+    also writes ``OUTDIR/NAME_s1.wav ...``. ``options``: ``channel`` and those of :func:`separate`."""
+    from speechsep.inference.api import separate_file as _separate_file
+
+    return _separate_file(path, out_dir, model=model, **options)
+
+
+def __getattr__(name: str) -> Any:
+    # ``complexity`` is the submodule; it is callable (speechsep/complexity.py), so
+    # ``speechsep.complexity(model)`` works however it was first imported.
+    if name in ("complexity", "Complexity"):
+        import importlib
+
+        module = importlib.import_module("speechsep.complexity")
+        return module if name == "complexity" else module.Complexity
+    raise AttributeError(f"module 'speechsep' has no attribute {name!r}")

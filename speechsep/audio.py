@@ -117,6 +117,12 @@ def resample(wav: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
     raise ValueError(f"resample expects (time,) or (channels, time), got shape {wav.shape}")
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def write_audio(path: str | os.PathLike, wav: np.ndarray, sample_rate: int, *, subtype: str = "PCM_16") -> Path:
     """Write ``(time,)`` or ``(channels, time)`` audio atomically (temp file + rename).
 
@@ -138,6 +144,8 @@ def write_audio(path: str | os.PathLike, wav: np.ndarray, sample_rate: int, *, s
     os.close(fd)
     try:
         sf.write(tmp, wav.T if wav.ndim == 2 else wav, sample_rate, subtype=subtype, format="WAV")
+        # mkstemp creates 0600; give the file the permissions a plain open() would (umask applied)
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -78,14 +78,25 @@ def save_checkpoint(
     epoch: int = 0,
     include_rng: bool = True,
     extra: dict[str, Any] | None = None,
+    half_weights: bool = False,
 ) -> Path:
-    """Write a checkpoint atomically: a crash leaves the previous file intact, never half a file."""
+    """Write a checkpoint atomically: a crash leaves the previous file intact, never half a file.
+
+    ``half_weights`` stores floating-point weights as float16 (bundled models: half the bytes in the
+    package; ``load_state_dict`` casts them back to the model's float32 on load). Not for training
+    checkpoints, whose resume must be exact.
+    """
     bare = _unwrap(model)
+
+    def stored(v: torch.Tensor) -> torch.Tensor:
+        v = v.detach().cpu()
+        return v.half() if half_weights and v.is_floating_point() else v
+
     payload: dict[str, Any] = {
         "format": FORMAT_VERSION,
         "family": bare.family,
         "config": to_dict(bare.config),
-        "state_dict": {k: v.detach().cpu() for k, v in bare.state_dict().items()},
+        "state_dict": {k: stored(v) for k, v in bare.state_dict().items()},
         "step": int(step),
         "epoch": int(epoch),
         "versions": _versions(),

@@ -10,6 +10,8 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import io
+import sys
+import types
 
 import torch
 
@@ -65,3 +67,16 @@ def complexity(model: SeparationModel, seconds: float = 1.0) -> Complexity:
     if macs is None:
         raise RuntimeError(f"ptflops could not count {type(model).__name__}")
     return Complexity(params=count_parameters(model), macs_per_second=float(macs) / seconds)
+
+
+class _CallableModule(types.ModuleType):
+    """Importing this submodule makes ``speechsep.complexity`` the module, not the function the
+    package exports lazily under that name; calling the module calls the function, so both
+    ``speechsep.complexity(model)`` and ``from speechsep.complexity import complexity`` work without
+    ``import speechsep`` loading torch."""
+
+    def __call__(self, model: SeparationModel, seconds: float = 1.0) -> Complexity:
+        return complexity(model, seconds)
+
+
+sys.modules[__name__].__class__ = _CallableModule

@@ -67,7 +67,7 @@ def _ensure_loaded() -> None:
     """Import every model module once, so their decorators fill the registry."""
     global _loaded
     if not _loaded:
-        importlib.import_module("speechsep.models")
+        importlib.import_module("speechsep.models").register_all()
         _loaded = True
 
 

@@ -23,13 +23,25 @@ view costs about what ``torch.stft`` does and under half a DFT-matrix ``matmul``
 take about half the time of the ``matmul`` inverse, and the whole iSTFT (with the strided
 overlap-add and its framing backward) is on par with ``torch.istft`` forward and faster forward +
 backward.
+
+Export (:func:`export_friendly`): TorchScript's ONNX exporter has no rfft, complex dtype or
+dynamic-length ``unfold``. Inside ``with export_friendly():`` the offline ``STFT.forward`` and
+``ISTFT.forward`` switch to real-only arithmetic: framing and the windowed real DFT in one strided
+``conv1d`` whose kernels are the ``w[n] cos``/``-w[n] sin`` bases, the inverse DFT and synthesis
+window in one ``conv_transpose1d`` (which is the overlap-add), and the spectrum carried as a
+:class:`ReIm` pair. Outside it nothing changes; streaming ``step`` never switches.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import math
+from collections.abc import Iterator
 from typing import NamedTuple
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ..utils import check_waveform_batch
@@ -44,6 +56,9 @@ __all__ = [
     "ComplexCodec",
     "CodecState",
     "make_window",
+    "export_friendly",
+    "is_export_friendly",
+    "ReIm",
     "stream_latency",
     "ms_to_samples",
 ]
@@ -61,6 +76,78 @@ def make_window(name: str, length: int) -> torch.Tensor:
     if name in ("rect", "boxcar"):
         return torch.ones(length)
     raise ValueError(f"unknown window_fn {name!r}; choose hann, sqrt_hann, hamming or rect")
+
+
+#: per thread (and task): an export on one thread leaves inference on the others on the FFT path
+_EXPORT_FRIENDLY: contextvars.ContextVar[bool] = contextvars.ContextVar("speechsep_export_friendly", default=False)
+
+
+@contextlib.contextmanager
+def export_friendly() -> Iterator[None]:
+    """While active, offline STFT/ISTFT use real-only ops that TorchScript's ONNX exporter can trace
+    with a dynamic time axis (see the module doc); numerics equal the FFT path to float32 rounding."""
+    token = _EXPORT_FRIENDLY.set(True)
+    try:
+        yield
+    finally:
+        _EXPORT_FRIENDLY.reset(token)
+
+
+def is_export_friendly() -> bool:
+    return _EXPORT_FRIENDLY.get()
+
+
+class ReIm:
+    """A complex spectrum as two real tensors, for :func:`export_friendly` graphs (no complex dtype).
+
+    Supports what the STFT-mask models do with a spectrum: ``shape``, ``real``/``imag``, ``abs()``,
+    ``unsqueeze``, multiplication by a real tensor (a ratio mask) and :meth:`with_magnitude` (a
+    magnitude with this spectrum's phase). Anything else fails with an ``AttributeError``/``TypeError``.
+    """
+
+    def __init__(self, real: torch.Tensor, imag: torch.Tensor):
+        self.real, self.imag = real, imag
+
+    @property
+    def shape(self) -> torch.Size:
+        return self.real.shape
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.real.dtype
+
+    def dim(self) -> int:
+        return self.real.dim()
+
+    def is_complex(self) -> bool:
+        return True
+
+    def abs(self) -> torch.Tensor:
+        return torch.sqrt(self.real.square() + self.imag.square())
+
+    def unsqueeze(self, dim: int) -> ReIm:
+        return ReIm(self.real.unsqueeze(dim), self.imag.unsqueeze(dim))
+
+    def __mul__(self, other: torch.Tensor) -> ReIm:
+        if isinstance(other, ReIm) or torch.is_tensor(other) and other.is_complex():
+            raise TypeError("export-friendly spectra multiply only by real tensors (complex masks are not supported)")
+        return ReIm(self.real * other, self.imag * other)
+
+    __rmul__ = __mul__
+
+    def with_magnitude(self, magnitude: torch.Tensor) -> ReIm:
+        """``magnitude`` (B, C, F, K) with this (B, F, K) spectrum's phase; a zero bin has phase 0, as ``angle``."""
+        mag = self.abs().unsqueeze(1)
+        nonzero = mag > 0
+        safe = torch.where(nonzero, mag, torch.ones_like(mag))
+        cos = torch.where(nonzero, self.real.unsqueeze(1) / safe, torch.ones_like(mag))
+        sin = torch.where(nonzero, self.imag.unsqueeze(1) / safe, torch.zeros_like(mag))
+        return ReIm(magnitude * cos, magnitude * sin)
+
+
+def _constant(values: torch.Tensor, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """``values`` as a tensor a tracer records as one constant (not as the ops that computed it)."""
+    return torch.from_numpy(values.detach().cpu().numpy()).to(dtype=dtype, device=device)
 
 
 def _complex_of(dtype: torch.dtype) -> torch.dtype:
@@ -121,6 +208,10 @@ class ConvEncoder(_Framed):
     def forward(self, wav: torch.Tensor) -> torch.Tensor:
         """(B, T) -> (B, N, K)."""
         wav = check_waveform_batch(wav, "wav")
+        if is_export_friendly():
+            # the same linear map as a strided conv1d; static pads give K frames (see STFT._export_forward)
+            padded = F.pad(wav.unsqueeze(1), (self.framing.pad_left, self.window - 1))  # (B, 1, T')
+            return F.conv1d(padded, self.basis.weight.unsqueeze(1), self.basis.bias, stride=self.hop)
         return self.features(self.framing.frame(wav))
 
     def init_state(self, batch_size: int) -> FramerState:
@@ -157,7 +248,22 @@ class ConvDecoder(_Framed):
 
     def forward(self, feats: torch.Tensor, length: int | None = None) -> torch.Tensor:
         """(..., N, K) -> (..., T); ``length`` defaults to ``Framing.default_length(K)``."""
+        if is_export_friendly():
+            return self._offset(self._export_forward(feats, length))
         return self._offset(self.framing.overlap_add(self.frames(feats), length))
+
+    def _export_forward(self, feats: torch.Tensor, length: int | None) -> torch.Tensor:
+        """Frames and overlap-add as one ``conv_transpose1d`` (stride H) with the basis as kernel.
+
+        ``length`` must not exceed the frames' reach (``K*H - pad_left``, true of the analysed length).
+        """
+        _check_features(feats, self.num_filters, "N = num_filters", "feats")
+        lead, count = feats.shape[:-2], feats.shape[-1]
+        if length is None:  # Framing.default_length without the max(), for K >= ceil(pad_left / H)
+            length = (count + (-self.framing.pad_left // self.hop)) * self.hop
+        x = feats.reshape(-1, self.num_filters, count)  # (L, N, K), L = prod(...)
+        summed = F.conv_transpose1d(x, self.basis.weight.t().unsqueeze(1), stride=self.hop)  # (L, 1, (K-1)H + W)
+        return summed.narrow(-1, self.framing.pad_left, length).reshape(*lead, length)
 
     def init_state(self, batch_shape: int | tuple[int, ...]) -> OverlapAddState:
         w = self.basis.weight
@@ -212,9 +318,31 @@ class STFT(_Fourier):
         spec = torch.fft.rfft(frames * self.taper.to(frames.dtype), n=self.n_fft, dim=-1)
         return spec.transpose(-1, -2).contiguous()
 
-    def forward(self, wav: torch.Tensor) -> torch.Tensor:
+    def forward(self, wav: torch.Tensor) -> torch.Tensor | ReIm:
         wav = check_waveform_batch(wav, "wav")
+        if is_export_friendly():
+            return self._export_forward(wav)
         return self.spectrum(self.framing.frame(wav))
+
+    def _analysis_basis(self, dtype: torch.dtype) -> torch.Tensor:
+        """(2F, 1, W): rows ``w[n] cos(2 pi f n / N)`` then ``-w[n] sin(2 pi f n / N)`` (rfft of the
+        windowed frame zero-padded to N = n_fft at its end)."""
+        n = torch.arange(self.window, dtype=torch.float64)
+        f = torch.arange(self.num_bins, dtype=torch.float64)
+        angle = 2 * math.pi * torch.outer(f, n).remainder(self.n_fft) / self.n_fft  # exact phase for large f*n
+        taper = self.taper.double()
+        basis = torch.cat([taper * torch.cos(angle), -taper * torch.sin(angle)])
+        return _constant(basis, dtype, self.taper.device).unsqueeze(1)
+
+    def _export_forward(self, wav: torch.Tensor) -> ReIm:
+        """(B, T) -> ReIm (B, F, K), the frames of :meth:`Framing.frame` by a strided convolution.
+
+        Static pads only: ``pad_left`` zeros before, ``W - 1`` after, gives ``floor((T + pad_left - 1)
+        / H) + 1 = ceil((T + pad_left) / H) = K`` frames, as ``Framing.num_frames`` (T >= 1).
+        """
+        padded = F.pad(wav.unsqueeze(1), (self.framing.pad_left, self.window - 1))  # (B, 1, T')
+        spec = F.conv1d(padded, self._analysis_basis(wav.dtype), stride=self.hop)  # (B, 2F, K)
+        return ReIm(spec[:, : self.num_bins], spec[:, self.num_bins :])
 
     def init_state(self, batch_size: int) -> FramerState:
         return self.framing.init_framer((batch_size,), dtype=self.taper.dtype, device=self.taper.device)
@@ -258,7 +386,9 @@ class ISTFT(_Fourier):
         frames = torch.fft.irfft(spec.transpose(-1, -2), n=self.n_fft, dim=-1)[..., : self.window]
         return frames * self._windows(frames.dtype)[0]
 
-    def forward(self, spec: torch.Tensor, length: int | None = None) -> torch.Tensor:
+    def forward(self, spec: torch.Tensor | ReIm, length: int | None = None) -> torch.Tensor:
+        if is_export_friendly():
+            return self._export_forward(spec, length)
         frames = self.frames(spec)
         count = frames.shape[-2]
         if length is None:
@@ -269,6 +399,43 @@ class ISTFT(_Fourier):
         else:
             gain = self.framing.envelope_gain(self.taper.to(frames.dtype), count)
         return self.framing.overlap_add(frames, length, gain=gain)
+
+    def _synthesis_basis(self, dtype: torch.dtype) -> torch.Tensor:
+        """(2F, 1, W): ``irfft(., n=N)[:W]`` times the synthesis window, as a linear map of [real; imag].
+
+        ``x[n] = (1/N) sum_f c_f (Re_f cos(2 pi f n / N) - Im_f sin(2 pi f n / N))``, ``c_f = 2`` except
+        1 at DC and at Nyquist (N even); irfft ignores Im there, and so does sin (zero there).
+        """
+        n = torch.arange(self.window, dtype=torch.float64)
+        f = torch.arange(self.num_bins, dtype=torch.float64)
+        angle = 2 * math.pi * torch.outer(f, n).remainder(self.n_fft) / self.n_fft
+        nyquist = self.n_fft % 2 == 0
+        weight = [1.0] + [2.0] * (self.num_bins - 2) + [1.0 if nyquist else 2.0]
+        weight = torch.tensor(weight[: self.num_bins], dtype=torch.float64).unsqueeze(1)  # (F, 1)
+        synthesis = self.framing.synthesis_window(self.taper.double())
+        basis = torch.cat([weight * torch.cos(angle), -weight * torch.sin(angle)]) * synthesis / self.n_fft
+        return _constant(basis, dtype, self.taper.device).unsqueeze(1)
+
+    def _export_forward(self, spec: ReIm, length: int | None) -> torch.Tensor:
+        """ReIm (..., F, K) -> (..., length): inverse DFT, synthesis window and overlap-add in one
+        ``conv_transpose1d`` (stride H), then the head gain and the cut of :meth:`Framing.overlap_add`.
+
+        ``length`` must come from the analysed signal (``K = num_frames(length)``, so every output
+        sample has all its frames and only the head needs a gain: the usual case of :meth:`forward`).
+        """
+        if not isinstance(spec, ReIm):
+            raise TypeError(f"under export_friendly() the iSTFT takes the STFT's ReIm pair; got {type(spec).__name__}")
+        if length is None:
+            raise ValueError("under export_friendly() the iSTFT needs the signal length")
+        _check_features(spec.real, self.num_bins, "F = n_fft // 2 + 1", "spec")
+        lead = spec.real.shape[:-2]
+        # (..., F, K) x 2 -> (L, 2F, K), L = prod(...)
+        ri = torch.cat([spec.real, spec.imag], dim=-2).reshape(-1, 2 * self.num_bins, spec.real.shape[-1])
+        summed = F.conv_transpose1d(ri, self._synthesis_basis(ri.dtype), stride=self.hop)  # (L, 1, (K-1)H + W)
+        head = self.window - self.hop  # padded samples that frames < 0 would reach
+        gain = self._windows(summed.dtype)[1]
+        summed = torch.cat([summed[..., :head] * gain, summed[..., head:]], dim=-1)
+        return summed.narrow(-1, self.framing.pad_left, length).reshape(*lead, length)  # (..., T)
 
     def init_state(self, batch_shape: int | tuple[int, ...]) -> OverlapAddState:
         return self.framing.init_overlap_add(_batch_shape(batch_shape), dtype=self.taper.dtype, device=self.taper.device)
@@ -310,6 +477,8 @@ class _Codec(_Framed):
 
 def _with_phase(magnitude: torch.Tensor, spec: torch.Tensor) -> torch.Tensor:
     """Magnitude (B, C, F, K) with the phase of spec (B, F, K) -> complex (B, C, F, K)."""
+    if isinstance(spec, ReIm):  # export_friendly(): no angle() of a complex tensor
+        return spec.with_magnitude(magnitude)
     # angle() of an exact zero is 0, so a zero mixture bin still carries a given magnitude
     phase = torch.angle(spec).unsqueeze(1)
     return torch.complex(magnitude * torch.cos(phase), magnitude * torch.sin(phase))
@@ -356,7 +525,9 @@ class ComplexCodec(_Codec):
     """Complex STFT as two real channels [real, imag] (TFACM, Sec. II: E in R^{2 x F x T})."""
 
     @staticmethod
-    def _to_channels(spec: torch.Tensor) -> torch.Tensor:
+    def _to_channels(spec: torch.Tensor | ReIm) -> torch.Tensor:
+        if isinstance(spec, ReIm):  # export_friendly(): (B, F, K) x 2 -> (B, 2, F, K)
+            return torch.stack([spec.real, spec.imag], dim=1)
         # (B, F, K) complex -> (B, F, K, 2) -> (B, 2, F, K)
         return torch.view_as_real(spec).movedim(-1, 1).contiguous()
 
@@ -367,6 +538,8 @@ class ComplexCodec(_Codec):
             )
         # the iSTFT runs in float32 whatever the separator ran in (bf16 under autocast: no complex bf16)
         ri = ri.float()
+        if is_export_friendly():
+            return ReIm(ri[:, :, 0], ri[:, :, 1])
         return torch.complex(ri[:, :, 0], ri[:, :, 1])
 
     def encode(self, wav: torch.Tensor) -> torch.Tensor:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import pkgutil
 import sys
 
@@ -36,7 +37,37 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: What the program sets when the environment does not (measured in BENCHMARKS.md): a sleeping
+#: OpenMP wait policy, so that torch's threads do not spin against other processes on the cores (with
+#: OpenMP's default, `separate` took 2.3x the time on a 2-core machine another job was using), and
+#: transparent huge pages for big tensors. Both are read when torch loads, so they are set before
+#: any torch import; `import speechsep` itself does not load torch.
+ENV_DEFAULTS = {"OMP_WAIT_POLICY": "PASSIVE", "THP_MEM_ALLOC_ENABLE": "1"}
+
+
+def thread_environment(argv: list[str], environ: dict[str, str]) -> dict[str, str]:
+    """The variables :func:`main` adds to ``environ`` for the command line ``argv`` (none that are set).
+
+    ``stream`` is left as it is: its default of one thread does not wait on others, and a
+    ``--threads N`` split wants OpenMP's spinning threads (speechsep.threads).
+    """
+    command = next((a for a in argv if not a.startswith("-")), None)
+    if command == "stream":
+        return {}
+    return {k: v for k, v in ENV_DEFAULTS.items() if k not in environ}
+
+
+def _user_error_types() -> tuple[type[BaseException], ...]:
+    """Errors our layers raise with messages that name the thing and the problem."""
+    types: tuple[type[BaseException], ...] = (ValueError, KeyError, FileNotFoundError, FileExistsError)
+    base = sys.modules.get("speechsep.models.base")  # loaded by then if it could have raised
+    return types + ((base.StreamingNotSupported,) if base else ())
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if "torch" not in sys.modules:  # too late once torch has loaded (in-process callers, tests)
+        os.environ.update(thread_environment(argv, dict(os.environ)))
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
@@ -46,9 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except (ValueError, KeyError, FileNotFoundError) as err:
-        # Our layers raise these with messages that name the thing and the problem.
-        if args.verbose:
+    except Exception as err:
+        if args.verbose or not isinstance(err, _user_error_types()):
             raise
         msg = err.args[0] if isinstance(err, KeyError) and err.args else err
         print(f"speechsep {args.command}: error: {msg}", file=sys.stderr)

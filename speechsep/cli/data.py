@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 NAME = "data"
 HELP = "build the demo corpus or the iterative paper's recipe; check a dataset spec"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from speechsep.data.sources import SOURCES
     from speechsep.data.spec import GRAMMAR
 
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
@@ -17,19 +19,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="data_command", metavar="ACTION")
     sub.required = True
 
-    demo = sub.add_parser("demo", help="build the default corpus from two Debian packages (no manual step)")
+    demo = sub.add_parser("demo", help="build the default corpus from Debian packages of real speech (no manual step)")
     demo.add_argument("--root", required=True, help="output folder (a rerun resumes and skips what is complete)")
     demo.add_argument("--sample-rate", type=int, default=8000, choices=(8000, 16000))
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--train-hours", type=float, default=10.0,
                       help="hours of dynamically mixed training audio in one epoch (default 10)")
-    demo.add_argument("--valid", type=int, default=300, help="fixed validation mixtures (default 300)")
-    demo.add_argument("--test", type=int, default=500, help="fixed test mixtures (default 500)")
+    demo.add_argument("--valid", type=int, default=200,
+                      help="fixed validation mixtures per condition (clean, noisy, mixed; default 200)")
+    demo.add_argument("--test", type=int, default=300, help="fixed test mixtures per condition (default 300)")
     demo.add_argument("--rooms", type=int, default=1000, help="rooms in the training room bank (default 1000)")
     demo.add_argument("--segment-seconds", type=float, default=4.0)
     demo.add_argument("--tiny", action="store_true", help="CI size: a few dozen mixtures, seconds to build")
-    demo.add_argument("--fotaq-deb", help="flight-of-the-amazon-queen .deb, its unpacked folder, or queen.1c "
-                                          "(default: apt-get download, cached in ~/.cache/speechsep/debs)")
+    demo.add_argument("--sources", nargs="+", metavar="SOURCE",
+                      help=f"speech sources to read (default: all: {', '.join(SOURCES)})")
+    demo.add_argument("--package", action="append", metavar="PACKAGE=PATH",
+                      help="use this .deb or unpacked folder for a Debian package instead of apt-get download "
+                           "(repeatable; default: apt-get download, cached in ~/.cache/speechsep/debs)")
+    demo.add_argument("--fotaq-deb", help="same as --package flight-of-the-amazon-queen=PATH")
+    demo.add_argument("--min-train-speakers", type=int,
+                      help="stop when fewer training voices remain (default 60; 2 with --tiny)")
     demo.add_argument("--noise-dir", help="folder of noise clips (default: lincity-ng-data via apt-get download)")
     demo.add_argument("--processes", type=int, default=2)
 
@@ -54,17 +63,24 @@ def run(args: argparse.Namespace) -> int:
     start = time.time()
     if args.data_command == "demo":
         from speechsep.data.demo import DemoOptions, build_demo
-        from speechsep.data.packages import PackageError
+        from speechsep.data.packages import PackageError, cache_dir
+        from speechsep.data.voices import package_paths_from
 
+        packages = package_paths_from(args.package)
+        if args.fotaq_deb:
+            packages["flight-of-the-amazon-queen"] = package_paths_from([f"x={args.fotaq_deb}"])["x"]
         opts = DemoOptions(sample_rate=args.sample_rate, seed=args.seed, train_hours=args.train_hours,
                            tiny=args.tiny, valid=args.valid, test=args.test, rooms=args.rooms,
-                           segment_seconds=args.segment_seconds, fotaq=args.fotaq_deb, noise_dir=args.noise_dir,
-                           processes=args.processes)
+                           segment_seconds=args.segment_seconds, sources=tuple(args.sources or ()) or None,
+                           package_paths=packages, noise_dir=args.noise_dir,
+                           min_train_speakers=args.min_train_speakers, processes=args.processes)
         try:
             build_demo(args.root, opts)
         except PackageError as err:
             print(f"speechsep data demo: {err}")
             return 2
+        size = sum(f.stat().st_size for f in Path(args.root).rglob("*") if f.is_file())
+        print(f"disk: {size / 1e6:.0f} MB in {args.root} (the package cache is in {cache_dir()})")
     elif args.data_command == "iterative":
         from speechsep.data.iterative import build_iterative
 

@@ -14,8 +14,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     parser.add_argument("model", metavar="MODEL|RUN", help="checkpoint file, training run folder or bundled name")
     parser.add_argument("--data", required=True, metavar="SPEC",
-                        help="dataset spec, e.g. demo:ROOT:test, wham:ROOT:tt, folder:MIX:S1,S2 "
-                             "(see speechsep.data.spec)")
+                        help="dataset spec, e.g. demo:ROOT:test (every condition: clean, noisy, mixed), "
+                             "demo:ROOT:test:clean, wham:ROOT:tt, folder:MIX:S1,S2 (see speechsep.data.spec)")
     parser.add_argument("--out", required=True, metavar="results.csv",
                         help="per-utterance CSV; the summary JSON is written beside it (results.json)")
     parser.add_argument("--limit", type=int, help="evaluate only the first N utterances")
@@ -27,26 +27,36 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from speechsep.data.spec import condition_specs
     from speechsep.inference.evaluate import evaluate_spec, format_summary
 
     def progress(done: int, total: int) -> None:
         if sys.stderr.isatty():
             print(f"\r{done}/{total}", end="" if done < total else "\n", file=sys.stderr, flush=True)
 
-    result, csv_path, json_path = evaluate_spec(
-        args.model,
-        args.data,
-        args.out,
-        device=args.device,
-        limit=args.limit,
-        pesq_stoi=not args.no_pesq,
-        segment_seconds=args.segment_seconds or None,
-        overlap_seconds=args.overlap_seconds,
-        batch_segments=args.batch_segments,
-        precision=args.precision,
-        jobs=args.jobs,
-        progress=progress,
-    )
-    print(format_summary(result))
-    print(f"wrote {csv_path} and {json_path}")
+    # A held-out split of a corpus with conditions (clean, noisy, mixed) is reported per condition,
+    # each in its own CSV beside --out (results_clean.csv, ...).
+    specs = condition_specs(args.data)
+    out = Path(args.out)
+    for condition, spec in specs:
+        if condition:
+            print(f"== {condition}: {spec}")
+        result, csv_path, json_path = evaluate_spec(
+            args.model,
+            spec,
+            out.with_name(f"{out.stem}_{condition}{out.suffix}") if condition else out,
+            device=args.device,
+            limit=args.limit,
+            pesq_stoi=not args.no_pesq,
+            segment_seconds=args.segment_seconds or None,
+            overlap_seconds=args.overlap_seconds,
+            batch_segments=args.batch_segments,
+            precision=args.precision,
+            jobs=args.jobs,
+            progress=progress,
+        )
+        print(format_summary(result))
+        print(f"wrote {csv_path} and {json_path}")
     return 0

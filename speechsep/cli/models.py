@@ -61,11 +61,40 @@ def headline(card: dict[str, Any]) -> list[tuple[str, Any]]:
     return found
 
 
+#: how ``speechsep models`` shows each headline key (a value of None, e.g. no latency, is left out)
+LABELS = {
+    "dataset": "data {}", "sample_rate": "{} Hz", "latency_ms": "latency {:.2f} ms", "params_m": "{:.2f} M params",
+    "macs_g": "{:.2f} GMAC/s", "total_steps": "{} training steps", "si_sdri": "SI-SNRi {:.2f} dB",
+    "si_snri": "SI-SNRi {:.2f} dB", "sdri": "SDRi {:.2f} dB", "si_sdr": "SI-SDR {:.2f} dB", "pesq": "PESQ {:.2f}",
+    "stoi": "STOI {:.2f}",
+}
+#: containers in a card key that say nothing to a reader (``test.summary.si_sdri`` reads "test SI-SNRi")
+_SILENT_PARTS = {"summary", "results", "training"}
+
+
+def label(key: str, value: Any) -> str | None:
+    """A headline number as a reader wants it: ``test.summary.si_sdri=2.57`` -> ``test SI-SNRi 2.57 dB``."""
+    *scope, name = key.split(".")
+    if value is None:
+        return None
+    if name == "causal":
+        text = "causal" if value else "not causal"
+    else:
+        try:
+            text = LABELS.get(name, name + " {}").format(value)
+        except (TypeError, ValueError):  # a card with a value of an unexpected type
+            text = f"{name} {value}"
+    where = " ".join("test" if part == "tests" else part for part in scope if part not in _SILENT_PARTS)
+    return f"{where} {text}" if where else text
+
+
 #: (column header, dotted card key) of ``--markdown``; test metrics are the means over the test split
 MARKDOWN_COLUMNS = (
     ("model", "name"), ("preset", "preset"), ("causal", "causal"), ("latency (ms)", "latency_ms"),
     ("params (M)", "params_m"), ("GMAC/s", "macs_g"), ("steps", "training.total_steps"),
     ("CPU hours", "training.total_train_step_hours"), ("test SI-SNRi (dB)", "test.summary.si_sdri.mean"),
+    ("clean SI-SNRi (dB)", "tests.clean.summary.si_sdri.mean"), ("noisy SI-SNRi (dB)", "tests.noisy.summary.si_sdri.mean"),
+    ("mixed SI-SNRi (dB)", "tests.mixed.summary.si_sdri.mean"),
     ("SDRi (dB)", "test.summary.sdri.mean"), ("PESQ", "test.summary.pesq.mean"), ("STOI", "test.summary.stoi.mean"),
     ("test mixtures", "test.utterances"), ("example SI-SNRi (dB)", "example.si_snri"),
 )
@@ -111,12 +140,14 @@ def run(args: argparse.Namespace) -> int:
         print("no trained models are bundled (speechsep/pretrained/ holds none): "
               "pass a checkpoint file or a training run folder to --model")
         return 0
-    for i, (name, card) in enumerate(cards.items()):
-        default = "  (default)" if i == 0 else ""
-        print(f"{name}{default}")
+    from speechsep.inference.loading import default_bundled
+
+    default = default_bundled()
+    for name, card in cards.items():
+        print(f"{name}  (default)" if name == default else name)
         if "error" in card:
             print(f"  {card['error']}")
             continue
-        numbers = headline(card)
-        print("  " + ("  ".join(f"{k}={_fmt(v)}" for k, v in numbers) or "(the card has no headline numbers)"))
+        numbers = [text for k, v in headline(card) if (text := label(k, v))]
+        print("  " + (", ".join(numbers) or "(the card has no headline numbers)"))
     return 0

@@ -48,13 +48,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ref", nargs="+", default=[], metavar="S.wav",
                         help="clean sources, C per input in input order: prints SI-SNRi after PIT")
     parser.add_argument("--no-plot", action="store_true", help="do not write the spectrogram PNG")
+    parser.add_argument("--skip-bad", action="store_true",
+                        help="leave out inputs that cannot be read (each named with its problem), separate the "
+                             "others, and exit with status 1 at the end; default: stop before writing anything")
     add_segment_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    from speechsep.inference.separate import load_for_inference, separate_files
+    import sys
 
+    from speechsep.cli._progress import progress_bar
+    from speechsep.inference.separate import check_out_dir, load_for_inference, separate_files
+
+    check_out_dir(args.out)  # before loading the model, let alone separating
     model = load_for_inference(args.model, args.device)
+    skipped: list = []
     results = separate_files(
         args.inputs,
         args.out,
@@ -66,12 +74,21 @@ def run(args: argparse.Namespace) -> int:
         batch_segments=args.batch_segments,
         plot=not args.no_plot,
         precision=args.precision,
+        skipped=skipped if args.skip_bad else None,
+        progress=lambda path: progress_bar(path.name, "segment"),
     )
     for r in results:
         print(f"{r.input}: {r.seconds:.2f} s at {r.sample_rate} Hz -> {', '.join(str(p) for p in r.sources)}")
+        for note in r.notes:
+            print(f"  note: {note}")
         if r.spectrogram:
             print(f"  spectrogram: {r.spectrogram}")
         if r.si_snri is not None:
             per_source = " ".join(f"s{c + 1}={v:.2f}" for c, v in enumerate(r.si_snri))
             print(f"  SI-SNRi (dB, after PIT): mean={sum(r.si_snri) / len(r.si_snri):.2f} {per_source}")
+    if skipped:
+        print(f"skipped {len(skipped)} of {len(args.inputs)} input(s):", file=sys.stderr)
+        for s in skipped:
+            print(f"  {s.problem}", file=sys.stderr)
+        return 1
     return 0

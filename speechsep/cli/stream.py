@@ -11,17 +11,18 @@ HELP = "stream a file through a causal model's step() in fixed chunks; report pe
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("input", metavar="IN", help="audio file (resampled to the model's rate)")
     parser.add_argument("-o", "--out", required=True, metavar="OUTDIR",
-                        help="folder for IN_s1.wav, IN_s2.wav, ... (at the model's rate, lined up with IN)")
+                        help="folder for IN_s1.wav, IN_s2.wav, ... (at IN's rate and length, lined up with it)")
     parser.add_argument("--model", metavar="NAME|PATH",
                         help="checkpoint file, run folder, bundled model, or a registry preset (random weights: "
-                             "timing only); not needed with --onnx")
+                             "timing only); default: the bundled causal model (tfacm-lite); not needed with --onnx")
     parser.add_argument("--chunk-ms", type=float, default=16.0, help="chunk length in ms (default %(default)s)")
     parser.add_argument("--channel", default="0",
                         help="channel of multichannel input, or 'mixdown' (default %(default)s)")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="CPU threads (default: the runtime's choice). PyTorch backend: each step runs on one "
-                             "thread and its LSTMs and attention on THREADS (faster than THREADS for every small "
-                             "operator; speechsep.threads)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="CPU threads (default 1: a step is hundreds of small operators, and extra threads "
+                             "cost more than they save, or far more on a busy machine). PyTorch backend: each step "
+                             "runs on one thread and only its LSTMs and attention on THREADS (speechsep.threads); "
+                             "THREADS > 1 helps tfacm-small and larger on a quiet machine")
     parser.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:1, ... (torch backend)")
     parser.add_argument("--backend", choices=["torch", "onnxruntime"], default=None,
                         help="run model.step in PyTorch (default) or an exported ONNX step in onnxruntime "
@@ -34,18 +35,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import sys
     import tempfile
+    from pathlib import Path
 
     import torch
 
+    from speechsep.cli._progress import progress_bar
     from speechsep.inference.loading import resolve_model
+    from speechsep.inference.separate import check_out_dir
     from speechsep.inference.streaming import stream_file
     from speechsep.threads import passive_wait_warning
 
     backend = args.backend or ("onnxruntime" if args.onnx else "torch")
     if args.onnx and backend != "onnxruntime":
         raise SystemExit("--onnx runs in onnxruntime: drop --backend torch")
-    if not args.model and not args.onnx:
-        raise SystemExit("give --model NAME|PATH (or --onnx FILE.onnx)")
+    check_out_dir(args.out)
     if args.threads is not None and args.threads < 1:
         raise SystemExit(f"--threads must be at least 1; got {args.threads}")
     if args.threads and backend == "onnxruntime":
@@ -64,11 +67,17 @@ def run(args: argparse.Namespace) -> int:
             model = OnnxStreamer(path, threads=args.threads)
         else:
             model = resolve_model(args.model, map_location=args.device)
+            if not model.is_causal:
+                raise ValueError(f"{args.model or 'the model'} is not causal and cannot stream: "
+                                 "use `speechsep separate` for it, or a causal model (tfacm-lite)")
             note = passive_wait_warning(args.threads or 0)
             if note:
                 print(f"note: {note}", file=sys.stderr)
         result = stream_file(model, args.input, args.out, chunk_ms=args.chunk_ms, channel=channel,
-                             threads=args.threads if backend == "torch" else None)
-    print(f"{result.input} -> {', '.join(str(p) for p in result.sources)} ({backend})")
+                             threads=args.threads if backend == "torch" else None,
+                             progress=progress_bar(Path(args.input).name, "chunk"))
+    print(f"{result.input} -> {', '.join(str(p) for p in result.sources)} at {result.sample_rate} Hz ({backend})")
+    for note in result.notes:
+        print(f"note: {note}")
     print(result.stats.summary())
     return 0

@@ -12,7 +12,10 @@ Layout under ``root``::
     train/rooms.npz         the room bank for dynamic mixing (RoomBank)
     {split}/{stream}/{id}.wav   fixed mixtures; streams mix, s1.., s1_direct.., noise (float32 wav)
     {split}/meta/{id}.json  one mixture's manifest row, written last: the mixture's completion marker
-    manifest.csv            every fixed mixture: speakers, utterances, offsets, gains, SNR, room, RT60
+    {split}/{condition}/...     the same, one fixed set per named condition, when the corpus has
+                            conditions (``CorpusConfig.conditions``: clean, noisy, mixed, ...)
+    manifest.csv            every fixed mixture: speakers, utterances, offsets, gains, condition,
+                            SNR, room, RT60, overlap
     build_report.json       skipped inputs (with reasons), counts, timings
     .stages/{stage}.done    written when a stage is complete; a rerun skips it
 
@@ -24,10 +27,13 @@ the same for a seed whatever the number of processes and whichever run finished 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
+import math
 import multiprocessing
 import os
 import time
+import zlib
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -51,6 +57,8 @@ __all__ = [
     "load_noise_bank",
     "split_noise",
     "stream_names",
+    "set_dir",
+    "condition_mixing",
     "write_json",
     "mp_context",
 ]
@@ -73,6 +81,12 @@ class CorpusConfig:
     source: str = ""  # what the speech and noise come from, for the record
     mixing: MixingConfig = field(default_factory=MixingConfig)
     rooms: RoomDistribution = field(default_factory=RoomDistribution)
+    #: fixed sets per named condition: name -> MixingConfig fields that differ from ``mixing``
+    #: (``counts`` mixtures of each per split). Empty: one fixed set per split, drawn from ``mixing``.
+    conditions: dict[str, dict] = field(default_factory=dict)
+    #: MixingConfig fields that dynamic mixing (the train split) changes on top of ``mixing``:
+    #: augmentation, which the fixed sets never have
+    train_mixing: dict = field(default_factory=dict)
 
     def to_json(self) -> dict:
         return json.loads(json.dumps(asdict(self)))  # tuples -> lists, as they are stored
@@ -80,9 +94,34 @@ class CorpusConfig:
     @classmethod
     def from_json(cls, d: dict) -> CorpusConfig:
         d = dict(d)
-        mixing = MixingConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.pop("mixing").items()})
-        rooms = RoomDistribution(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.pop("rooms").items()})
-        return cls(mixing=mixing, rooms=rooms, **d)
+        mixing = MixingConfig(**_tuples(d.pop("mixing")))
+        rooms = RoomDistribution(**_tuples(d.pop("rooms")))
+        conditions = {k: _tuples(v) for k, v in d.pop("conditions", {}).items()}
+        train_mixing = _tuples(d.pop("train_mixing", {}))
+        return cls(mixing=mixing, rooms=rooms, conditions=conditions, train_mixing=train_mixing, **d)
+
+
+def _tuples(d: dict) -> dict:
+    """JSON stores tuples as lists; the dataclasses want tuples back."""
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
+
+
+def condition_mixing(cfg: CorpusConfig, condition: str | None) -> MixingConfig:
+    """The mixing config of one named fixed-set condition (``None``: the corpus's own mix)."""
+    if condition is None:
+        return cfg.mixing
+    if condition not in cfg.conditions:
+        raise ValueError(f"condition {condition!r} is not one of this corpus's: {', '.join(cfg.conditions) or 'none'}")
+    return dataclasses.replace(cfg.mixing, **_tuples(cfg.conditions[condition]))
+
+
+def set_dir(root: str | os.PathLike, split: str, condition: str | None = None) -> Path:
+    """Folder of one fixed set: ``root/split`` or ``root/split/condition``."""
+    return Path(root) / split if condition is None else Path(root) / split / condition
+
+
+def _set_names(cfg: CorpusConfig) -> list[str | None]:
+    return list(cfg.conditions) or [None]
 
 
 def stream_names(num_speakers: int, direct: bool) -> list[str]:
@@ -182,6 +221,7 @@ _WORKER: dict = {}
 def _init_worker(root: str, config: dict) -> None:
     cfg = CorpusConfig.from_json(config)
     _WORKER.update(root=Path(root), cfg=cfg, utterances=load_utterances(root, cfg.sample_rate))
+    _WORKER["groups"] = _WORKER["utterances"].speaker_groups()
     _WORKER["noise"] = load_noise_bank(root)
     _WORKER["noise_clips"] = {}
     _WORKER["pools"] = {}
@@ -198,12 +238,14 @@ def _fmt(values, scale=1.0) -> str:
     return ";".join(f"{v * scale:.4f}" if isinstance(v, float) else str(v) for v in values)
 
 
-def _mixture_task(task: tuple[str, int]) -> dict:
-    split, index = task
+def _mixture_task(task: tuple[str, str | None, int]) -> dict:
+    split, condition, index = task
     root: Path = _WORKER["root"]
     cfg: CorpusConfig = _WORKER["cfg"]
-    mixture_id = f"{split}_{index:06d}"
-    meta = root / split / "meta" / f"{mixture_id}.json"
+    mixing = condition_mixing(cfg, condition)
+    mixture_id = f"{split}_{index:06d}" if condition is None else f"{split}_{condition}_{index:06d}"
+    folder = set_dir(root, split, condition)
+    meta = folder / "meta" / f"{mixture_id}.json"
     if meta.exists():  # written last: the mixture is complete
         return json.loads(meta.read_text())
     utt: Utterances = _WORKER["utterances"]
@@ -217,9 +259,11 @@ def _mixture_task(task: tuple[str, int]) -> dict:
         rooms["room"] = room = sample_room(rng, cfg.rooms, cfg.mixing.num_speakers)
         return (-1, *simulate_room(room, sr, max_order=cfg.rooms.max_order))
 
-    rng = np.random.default_rng([cfg.seed, _STREAM_CODE[split], index])
+    # One random stream per (split, condition, mixture); a condition's code is a hash of its name.
+    stream = [_STREAM_CODE[split]] if condition is None else [_STREAM_CODE[split], zlib.crc32(condition.encode())]
+    rng = np.random.default_rng([cfg.seed, *stream, index])
     plan, out = synthesize(rng, _WORKER["pools"][split], utt.lengths, utt.load, _WORKER["noise_clips"][split],
-                           responses, cfg.mixing, sr)
+                           responses, mixing, sr, speaker_groups=_WORKER["groups"], bandwidths=utt.bandwidths)
     room = rooms["room"]
     streams = {"mix": out.mixture, "noise": out.noise}
     for k in range(out.reverb.shape[0]):
@@ -227,8 +271,8 @@ def _mixture_task(task: tuple[str, int]) -> dict:
         if cfg.write_direct:
             streams[f"s{k + 1}_direct"] = out.direct[k]
     for name in stream_names(out.reverb.shape[0], cfg.write_direct):
-        write_audio(root / split / name / f"{mixture_id}.wav", streams[name], sr, subtype=cfg.subtype)
-    row = {"split": split, "id": mixture_id}
+        write_audio(folder / name / f"{mixture_id}.wav", streams[name], sr, subtype=cfg.subtype)
+    row = {"split": split, "condition": condition or "", "id": mixture_id}
     for k, (spk, places) in enumerate(zip(plan.speakers, plan.placements, strict=True)):
         row[f"s{k + 1}_speaker"] = spk
         row[f"s{k + 1}_utterances"] = _fmt([utt.ids[p.utterance] for p in places])
@@ -236,10 +280,17 @@ def _mixture_task(task: tuple[str, int]) -> dict:
         row[f"s{k + 1}_offsets_s"] = _fmt([p.source_offset / sr for p in places])
         row[f"s{k + 1}_gain_db"] = round(float(out.gains_db[k]), 4)
         row[f"s{k + 1}_distance_m"] = round(float(np.linalg.norm(room.sources[k] - room.mic)), 3)
+        row[f"s{k + 1}_speed"] = round(plan.speeds[k], 4)
+    noisy = plan.noise != "none"
     row.update(
-        relative_level_db=round(plan.relative_level_db, 4), snr_db=round(plan.snr_db, 4),
-        noise_clip=_WORKER["noise"].names[[i for i, s in enumerate(_WORKER["noise"].splits) if s == split][plan.noise_clip]],
-        noise_offset_s=round(plan.noise_offset / sr, 4), noise_gain_db=round(out.noise_gain_db, 4),
+        relative_level_db=round(plan.relative_level_db, 4),
+        noise=plan.noise, snr_db=round(plan.snr_db, 4) if noisy else "",
+        noise_clip=_WORKER["noise"].names[[i for i, s in enumerate(_WORKER["noise"].splits) if s == split][plan.noise_clip]]
+        if noisy else "",
+        noise_offset_s=round(plan.noise_offset / sr, 4) if noisy else "",
+        noise_gain_db=round(out.noise_gain_db, 4) if noisy else "",
+        reverb="anechoic" if plan.dry else "reverberant", overlap=round(plan.overlap, 4),
+        bandwidth_hz="" if math.isinf(out.bandwidth_hz) else round(out.bandwidth_hz),
         room_length_m=round(float(room.dims[0]), 3), room_width_m=round(float(room.dims[1]), 3),
         room_height_m=round(float(room.dims[2]), 3), rt60_s=round(room.rt60, 4),
     )
@@ -364,21 +415,26 @@ def build_corpus(
             stages.mark("rooms")
         for split in SPLITS:
             count = int(cfg.counts.get(split, 0))
-            if count <= 0 or stages.done(f"mix-{split}"):
-                continue
-            t = time.time()
-            log(f"[{split}] {count} mixtures")
-            rows = _run_tasks(pool, _mixture_task, [(split, i) for i in range(count)], split, log)
-            _write_manifest(root / split / "manifest.csv", rows)
-            report["timings_s"][f"mix-{split}"] = round(time.time() - t, 1)
-            write_json(report_path, report)
-            stages.mark(f"mix-{split}", {"count": count})
+            for condition in _set_names(cfg):
+                name = split if condition is None else f"{split}/{condition}"
+                stage = "mix-" + name.replace("/", "-")
+                if count <= 0 or stages.done(stage):
+                    continue
+                t = time.time()
+                log(f"[{name}] {count} mixtures")
+                rows = _run_tasks(pool, _mixture_task, [(split, condition, i) for i in range(count)], name, log)
+                _write_manifest(set_dir(root, split, condition) / "manifest.csv", rows)
+                report["timings_s"][stage] = round(time.time() - t, 1)
+                write_json(report_path, report)
+                stages.mark(stage, {"count": count})
 
     rows = []
     for split in SPLITS:
-        if (root / split / "manifest.csv").exists():
-            with open(root / split / "manifest.csv", newline="") as f:
-                rows += list(csv.DictReader(f))
+        for condition in _set_names(cfg):
+            manifest = set_dir(root, split, condition) / "manifest.csv"
+            if manifest.exists():
+                with open(manifest, newline="") as f:
+                    rows += list(csv.DictReader(f))
     _write_manifest(root / "manifest.csv", rows)
     report["timings_s"]["total_last_run"] = round(time.time() - t_all, 1)
     write_json(report_path, report)

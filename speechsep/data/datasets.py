@@ -9,6 +9,7 @@ Datasets whose items change with the epoch have ``set_epoch(epoch)``; the traine
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from pathlib import Path
@@ -18,8 +19,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from speechsep.audio import read_audio, resample
-from speechsep.data.corpus import load_config, load_noise_bank, load_utterances
-from speechsep.data.mixing import synthesize
+from speechsep.data.corpus import condition_mixing, load_config, load_noise_bank, load_utterances
+from speechsep.data.mixing import MixingConfig, synthesize
 from speechsep.data.readers.folder import MixtureItem
 from speechsep.data.rooms import RoomBank
 
@@ -105,22 +106,41 @@ class DynamicMixing(Dataset):
     """
 
     def __init__(self, root: str | os.PathLike, *, sample_rate: int, segment_seconds: float | None = None,
-                 seed: int = 0, target: str = "reverb", epoch_size: int | None = None):
+                 seed: int = 0, target: str = "reverb", epoch_size: int | None = None, condition: str | None = None,
+                 mixing: dict | None = None, clean_first_epochs: int = 0):
+        """``condition`` draws every mixture from one of the corpus's named conditions instead of its
+        own mix; ``mixing`` then overrides single fields (``speed_range``, ``noise_weights``, ...),
+        the recipe's way to switch augmentation on or off. ``clean_first_epochs``: epochs
+        ``0 .. clean_first_epochs - 1`` draw every mixture noise-free, later ones that mix (a
+        clean-to-noisy curriculum)."""
         if target not in ("reverb", "direct"):
             raise ValueError(f"unknown target {target!r}: use reverb or direct")
         root = Path(root)
         self.cfg = load_config(root)
         self.corpus_rate = self.cfg.sample_rate
         self.sample_rate, self.seed, self.target, self.epoch = int(sample_rate), seed, target, 0
+        self.mixing = dataclasses.replace(condition_mixing(self.cfg, condition), **self.cfg.train_mixing)
+        if mixing:
+            known = {f.name for f in dataclasses.fields(MixingConfig)}
+            if unknown := sorted(set(mixing) - known):
+                raise ValueError(f"unknown mixing field(s) {unknown}; known: {', '.join(sorted(known))}")
+            self.mixing = dataclasses.replace(
+                self.mixing, **{k: tuple(v) if isinstance(v, list) else v for k, v in mixing.items()})
         if segment_seconds is not None:
-            self.cfg.mixing.segment_seconds = float(segment_seconds)
+            self.mixing = dataclasses.replace(self.mixing, segment_seconds=float(segment_seconds))
+        if isinstance(clean_first_epochs, bool) or not isinstance(clean_first_epochs, int) or clean_first_epochs < 0:
+            raise ValueError(f"clean_first_epochs must be an integer >= 0; got {clean_first_epochs!r}")
+        self.clean_first_epochs = clean_first_epochs
+        # the same mix with the noise condition forced to "none"
+        self.clean_mixing = dataclasses.replace(self.mixing, noise_weights={"none": 1.0})
         self.utterances = load_utterances(root, self.corpus_rate)
+        self.groups = self.utterances.speaker_groups()
         self.pools = self.utterances.speaker_pools("train")
         self.noise = load_noise_bank(root).clips("train")
         if not self.noise:
             raise ValueError(f"{root}: no training noise clips")
         self.rooms = RoomBank.load(root / "train" / "rooms.npz")
-        hours_items = int(self.cfg.train_hours * 3600 / self.cfg.mixing.segment_seconds)
+        hours_items = int(self.cfg.train_hours * 3600 / self.mixing.segment_seconds)
         self.epoch_size = int(epoch_size) if epoch_size is not None else max(1, hours_items)
         self._resample = _ResampleLog(f"dynamic mixing from {root}")
 
@@ -135,10 +155,15 @@ class DynamicMixing(Dataset):
         reverb, direct = self.rooms.responses(k)
         return k, reverb, direct
 
+    def mixing_at(self, epoch: int) -> MixingConfig:
+        """The mixing config of ``epoch``: noise-free during the clean-first epochs."""
+        return self.clean_mixing if epoch < self.clean_first_epochs else self.mixing
+
     def render(self, index: int):
         rng = np.random.default_rng([self.seed, self.epoch, index])
         return synthesize(rng, self.pools, self.utterances.lengths, self.utterances.load, self.noise,
-                          self._responses, self.cfg.mixing, self.corpus_rate)
+                          self._responses, self.mixing_at(self.epoch), self.corpus_rate, speaker_groups=self.groups,
+                          bandwidths=self.utterances.bandwidths)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         if not 0 <= index < self.epoch_size:

@@ -1,34 +1,56 @@
 """The mixture generator shared by the fixed sets and dynamic mixing.
 
 One mixture is planned from a random generator (speakers, utterances and where they sit, levels,
-noise clip and offset) and then rendered (room responses, gains, noise). Planning and rendering
-are separate so the fixed sets and dynamic mixing draw mixtures the same way.
+condition, noise clip and offset, augmentation) and then rendered (room responses, gains, noise).
+Planning and rendering are separate so the fixed sets and dynamic mixing draw mixtures the same way.
 
 Level conventions follow WHAM!/WHAMR! (Wichern et al., Interspeech 2019, Sec. 3; Maciejewski et
 al., ICASSP 2020, which keeps WHAM!'s levels):
 - the two speakers come from wsj0-2mix's rule, a relative level uniform in 0-5 dB with either
   speaker the louder one, i.e. a signed relative level uniform in [-5, 5] dB, applied half to
   each speaker (+d/2 and -d/2 dB around a common reference);
-- the noise SNR, relative to the louder speaker, is uniform in [-6, +3] dB.
+- the noise SNR, relative to the louder speaker, is uniform in [-6, +3] dB (the ``whamr`` noise
+  condition).
 Levels are measured on the targets (the reverberant sources at the microphone), so the SNR in the
 manifest is the SNR a model sees. The direct-path source of a speaker gets that speaker's gain.
+
+Conditions (each drawn per mixture and recorded in its plan; the defaults keep the single WHAMR!-like
+condition, a corpus sets its own mix, see ``speechsep.data.demo``):
+- noise: ``none`` (noise-free), ``wide`` (SNR uniform in ``wide_snr_db``, -5..+20 dB) or ``whamr``
+  (-6..+3 dB), drawn with ``noise_weights``;
+- room: reverberant, or anechoic (the direct path only) with probability ``dry_probability``;
+- overlap: full, or with probability ``partial_overlap_probability`` partial: the two speakers talk
+  in windows that overlap by a fraction uniform in ``overlap_range`` of the segment (one starts
+  late, the other stops early), as in LibriMix's "max" mode and real conversations;
+- augmentation (dynamic mixing): each speaker's utterances are played at a speed uniform in
+  ``speed_range`` (resampling with soxr: tempo, pitch and formants move together, so one voice
+  becomes many; Ko et al., Interspeech 2015), and the levels above are the gain augmentation.
+Bandwidths: sources differ (GSM prompts end near 3.6 kHz, one game's speech near 2.4 kHz); when the
+two speakers of a mixture differ, both are low-passed to the narrower band (``match_bandwidth``), so
+a model cannot separate by bandwidth instead of by voice.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.fft
+import soxr
 
 from speechsep.data.noise import loop_crossfade
 
 __all__ = [
-    "MixingConfig", "Placement", "MixturePlan", "Rendered", "plan_mixture", "assemble", "render", "synthesize",
+    "NOISE_CONDITIONS", "MixingConfig", "Placement", "MixturePlan", "Rendered", "plan_mixture", "assemble",
+    "render", "synthesize", "lowpass", "change_speed",
 ]
 
 _EPS = 1e-12
+
+NOISE_CONDITIONS = ("none", "wide", "whamr")
+"""Noise conditions: noise-free, SNR over a wide range, WHAMR!'s range."""
 
 
 @dataclass
@@ -36,17 +58,41 @@ class MixingConfig:
     segment_seconds: float = 4.0
     num_speakers: int = 2
     relative_level_db: tuple[float, float] = (-5.0, 5.0)
-    snr_db: tuple[float, float] = (-6.0, 3.0)
+    snr_db: tuple[float, float] = (-6.0, 3.0)  # the "whamr" noise condition
+    wide_snr_db: tuple[float, float] = (-5.0, 20.0)  # the "wide" noise condition
+    noise_weights: dict[str, float] = field(default_factory=lambda: {"whamr": 1.0})
+    dry_probability: float = 0.0  # share of anechoic mixtures (direct path only)
+    partial_overlap_probability: float = 0.0
+    overlap_range: tuple[float, float] = (0.3, 1.0)  # overlap as a fraction of the segment, when partial
+    speed_range: tuple[float, float] = (1.0, 1.0)  # speed perturbation per speaker; (1, 1) = off
+    match_bandwidth: bool = True
     level_dbfs: tuple[float, float] = (-30.0, -20.0)  # RMS of the louder target
     lead_seconds: tuple[float, float] = (0.0, 0.5)  # silence before a speaker's first word
     gap_seconds: tuple[float, float] = (0.1, 0.6)  # pause between a speaker's consecutive lines
     noise_fade_seconds: float = 0.25  # crossfade when a noise clip is looped
     peak: float = 0.95  # the whole mixture is scaled down if its peak would exceed this
 
+    def __post_init__(self) -> None:
+        unknown = set(self.noise_weights) - set(NOISE_CONDITIONS)
+        if unknown or not self.noise_weights or min(self.noise_weights.values()) < 0 \
+                or sum(self.noise_weights.values()) <= 0:
+            raise ValueError(f"noise_weights must give non-negative weights to {NOISE_CONDITIONS}, with a positive "
+                             f"sum; got {self.noise_weights}")
+        for name in ("dry_probability", "partial_overlap_probability"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1]; got {getattr(self, name)}")
+        lo, hi = self.overlap_range
+        if not 0.0 <= lo <= hi <= 1.0:
+            raise ValueError(f"overlap_range must satisfy 0 <= low <= high <= 1; got {self.overlap_range}")
+        lo, hi = self.speed_range
+        if not 0.5 <= lo <= hi <= 2.0:
+            raise ValueError(f"speed_range must satisfy 0.5 <= low <= high <= 2; got {self.speed_range}")
+
 
 @dataclass(frozen=True)
 class Placement:
-    """``count`` samples of utterance ``utterance`` from ``source_offset`` on, at ``start`` in the segment."""
+    """``count`` samples of utterance ``utterance`` (after speed change) from ``source_offset`` on, at
+    ``start`` in the segment."""
 
     utterance: int
     start: int
@@ -59,10 +105,14 @@ class MixturePlan:
     speakers: list[str]
     placements: list[list[Placement]]  # one list per speaker
     relative_level_db: float
-    snr_db: float
+    snr_db: float  # nan when noise-free
     level_dbfs: float
     noise_clip: int
     noise_offset: int
+    noise: str = "whamr"  # the noise condition
+    dry: bool = False  # anechoic: the direct path stands for the room
+    overlap: float = 1.0  # fraction of the segment where both speakers' windows overlap
+    speeds: list[float] = field(default_factory=list)  # one per speaker
     room: int = -1  # index in a room bank, or -1 when the room is simulated for this mixture
     extra: dict = field(default_factory=dict)
 
@@ -74,26 +124,73 @@ class Rendered:
     direct: np.ndarray  # (C, T) direct-path sources, the dereverberation target
     noise: np.ndarray  # (T,)
     gains_db: np.ndarray  # (C,) gain applied to each source's response
-    noise_gain_db: float
+    noise_gain_db: float  # -inf when noise-free
+    bandwidth_hz: float = math.inf  # the band both sources were limited to (inf: not limited)
+
+
+def change_speed(wav: np.ndarray, factor: float) -> np.ndarray:
+    """Play ``wav`` ``factor`` times faster (``len / factor`` samples), pitch and formants shifted alike."""
+    if factor == 1.0:
+        return wav
+    # Reading the samples as if recorded at rate factor * r and resampling them to r.
+    return soxr.resample(wav, 1000.0 * factor, 1000.0, quality="HQ").astype(np.float32)
+
+
+def _speed_length(n: int, factor: float) -> int:
+    """Samples that ``change_speed`` returns for ``n`` samples (soxr rounds the output length)."""
+    return n if factor == 1.0 else int(round(n / factor))
 
 
 def _fill(
-    rng: np.random.Generator, pool: np.ndarray, lengths: np.ndarray, segment: int, cfg: MixingConfig, sr: int
+    rng: np.random.Generator, pool: np.ndarray, lengths: np.ndarray, window: tuple[int, int], speed: float,
+    cfg: MixingConfig, sr: int,
 ) -> list[Placement]:
-    """Lines of one speaker, one after another with short pauses, until the segment is full."""
+    """Lines of one speaker, one after another with short pauses, until its window is full."""
     placements: list[Placement] = []
-    t = int(rng.uniform(*cfg.lead_seconds) * sr)
+    t = window[0] + int(rng.uniform(*cfg.lead_seconds) * sr)
+    end = window[1]
     first = True
-    while t < segment:
+    while t < end:
         u = int(pool[rng.integers(len(pool))])
-        n = int(lengths[u])
+        n = _speed_length(int(lengths[u]), speed)
         # A first line longer than the room left starts at a random point inside it (a random crop).
-        offset = int(rng.integers(0, n - (segment - t) + 1)) if first and n > segment - t else 0
-        count = min(n - offset, segment - t)
-        placements.append(Placement(u, t, offset, count))
+        offset = int(rng.integers(0, n - (end - t) + 1)) if first and n > end - t else 0
+        count = min(n - offset, end - t)
+        if count > 0:
+            placements.append(Placement(u, t, offset, count))
         t += count + int(rng.uniform(*cfg.gap_seconds) * sr)
         first = False
     return placements
+
+
+def _windows(rng: np.random.Generator, cfg: MixingConfig, segment: int, c: int) -> tuple[float, list[tuple[int, int]]]:
+    """Overlap fraction and each speaker's active window ``[start, end)`` in the segment."""
+    if c != 2 or not (cfg.partial_overlap_probability > 0 and rng.random() < cfg.partial_overlap_probability):
+        return 1.0, [(0, segment)] * c
+    overlap = float(rng.uniform(*cfg.overlap_range))
+    # Both windows are (1 + o) / 2 of the segment: they share o of it; who starts first is drawn.
+    length = int(round((1.0 + overlap) / 2.0 * segment))
+    windows = [(0, length), (segment - length, segment)]
+    if rng.random() < 0.5:
+        windows.reverse()
+    return overlap, windows
+
+
+def _draw_speakers(rng: np.random.Generator, names: list[str], count: int, groups: dict[str, str] | None) -> list[str]:
+    """``count`` distinct speakers; with ``groups``, from distinct actor groups where the split has
+    enough of them (two characters of one game may share an actor: not two different voices)."""
+    if groups:
+        by_group: dict[str, list[str]] = {}
+        for s in names:
+            by_group.setdefault(groups.get(s, s), []).append(s)
+        if len(by_group) >= count:
+            keys = sorted(by_group)
+            # Groups weighted by the square root of their number of speakers: a cast of 30
+            # characters (a handful of actors) is drawn more often than one reader, not 30x more.
+            weights = np.sqrt(np.array([len(by_group[k]) for k in keys], dtype=np.float64))
+            chosen = rng.choice(len(keys), size=count, replace=False, p=weights / weights.sum())
+            return [by_group[keys[g]][int(rng.integers(len(by_group[keys[g]])))] for g in chosen]
+    return [names[i] for i in rng.choice(len(names), size=count, replace=False)]
 
 
 def plan_mixture(
@@ -103,33 +200,67 @@ def plan_mixture(
     noise_lengths: Sequence[int],
     cfg: MixingConfig,
     sample_rate: int,
+    speaker_groups: dict[str, str] | None = None,
 ) -> MixturePlan:
-    """Draw one mixture. ``speaker_pools`` maps each speaker of the split to its utterance indices."""
+    """Draw one mixture. ``speaker_pools`` maps each speaker of the split to its utterance indices;
+    ``speaker_groups`` maps a speaker to its actor group (two speakers of a mixture come from two groups
+    when the split allows it)."""
     names = sorted(speaker_pools)
     if len(names) < cfg.num_speakers:
         raise ValueError(f"need at least {cfg.num_speakers} speakers, the split has {len(names)}: {names}")
     segment = int(round(cfg.segment_seconds * sample_rate))
-    picked = [names[i] for i in rng.choice(len(names), size=cfg.num_speakers, replace=False)]
-    placements = [_fill(rng, speaker_pools[s], lengths, segment, cfg, sample_rate) for s in picked]
+    picked = _draw_speakers(rng, names, cfg.num_speakers, speaker_groups)
+    overlap, windows = _windows(rng, cfg, segment, cfg.num_speakers)
+    lo, hi = cfg.speed_range
+    speeds = [float(rng.uniform(lo, hi)) if hi > lo else lo for _ in picked]
+    placements = [_fill(rng, speaker_pools[s], lengths, w, f, cfg, sample_rate)
+                  for s, w, f in zip(picked, windows, speeds, strict=True)]
     noise_lengths = np.asarray(noise_lengths)
     clip = int(rng.choice(len(noise_lengths), p=noise_lengths / noise_lengths.sum()))
+    conditions = sorted(cfg.noise_weights)
+    weights = np.array([cfg.noise_weights[k] for k in conditions], dtype=np.float64)
+    noise = conditions[int(rng.choice(len(conditions), p=weights / weights.sum()))] if len(conditions) > 1 \
+        else conditions[0]
+    dry = bool(0 < cfg.dry_probability and rng.random() < cfg.dry_probability)
+    relative = float(rng.uniform(*cfg.relative_level_db))
+    snr_range = {"whamr": cfg.snr_db, "wide": cfg.wide_snr_db}.get(noise)
+    snr = float(rng.uniform(*snr_range)) if snr_range is not None else math.nan
     return MixturePlan(
         speakers=picked,
         placements=placements,
-        relative_level_db=float(rng.uniform(*cfg.relative_level_db)),
-        snr_db=float(rng.uniform(*cfg.snr_db)),
+        relative_level_db=relative,
+        snr_db=snr,
         level_dbfs=float(rng.uniform(*cfg.level_dbfs)),
         noise_clip=clip,
         noise_offset=int(rng.integers(0, int(noise_lengths[clip]))),
+        noise=noise,
+        dry=dry,
+        overlap=overlap,
+        speeds=speeds,
     )
 
 
-def assemble(placements: list[Placement], load: Callable[[int], np.ndarray], segment: int) -> np.ndarray:
-    """The dry source ``(T,)`` of one speaker from its placements."""
+def assemble(placements: list[Placement], load: Callable[[int], np.ndarray], segment: int,
+             speed: float = 1.0) -> np.ndarray:
+    """The dry source ``(T,)`` of one speaker from its placements (utterances played at ``speed``)."""
     out = np.zeros(segment, dtype=np.float32)
     for p in placements:
-        out[p.start : p.start + p.count] = load(p.utterance)[p.source_offset : p.source_offset + p.count]
+        wav = change_speed(load(p.utterance), speed)
+        piece = wav[p.source_offset : p.source_offset + p.count]
+        out[p.start : p.start + piece.size] = piece
     return out
+
+
+def lowpass(x: np.ndarray, cutoff_hz: float, sample_rate: int, transition_hz: float = 200.0) -> np.ndarray:
+    """Zero-phase low-pass along the last axis: unity below ``cutoff - transition``, a raised-cosine
+    slope down to zero at ``cutoff``."""
+    n = x.shape[-1]
+    size = scipy.fft.next_fast_len(n, real=True)
+    freqs = np.fft.rfftfreq(size, 1.0 / sample_rate)
+    start = max(cutoff_hz - transition_hz, 0.0)
+    ramp = np.clip((freqs - start) / max(cutoff_hz - start, 1e-9), 0.0, 1.0)
+    response = 0.5 * (1.0 + np.cos(np.pi * ramp))
+    return scipy.fft.irfft(scipy.fft.rfft(x, size, axis=-1) * response, size, axis=-1)[..., :n].astype(x.dtype)
 
 
 def _power(x: np.ndarray) -> np.ndarray:
@@ -162,7 +293,11 @@ def render(
         raise ValueError(f"dry sources (C, T) and responses (C, L) must agree, got {dry.shape}, {reverb_rir.shape}")
     segment = dry.shape[1]
     # FFT convolution, a few ms for 4 s and a 0.5 s RT60, so dynamic mixing keeps up.
-    reverb, direct = _convolve_head(dry.astype(np.float32), [reverb_rir, direct_rir])
+    if plan.dry:  # anechoic: the target at the microphone is the direct path
+        (reverb,) = _convolve_head(dry.astype(np.float32), [direct_rir])
+        direct = reverb.copy()
+    else:
+        reverb, direct = _convolve_head(dry.astype(np.float32), [reverb_rir, direct_rir])
     c = dry.shape[0]
     # Speaker levels: each target normalised to unit power, then spread +-d/2 dB (d = relative level).
     spread = np.zeros(c)
@@ -174,11 +309,14 @@ def render(
     g = 10 ** (gains_db / 20)
     reverb = reverb * g[:, None]
     direct = direct * g[:, None]
-    noise = loop_crossfade(
-        noise_clip, segment, fade=int(cfg.noise_fade_seconds * sample_rate), offset=plan.noise_offset
-    )
-    noise_gain_db = float(plan.level_dbfs - plan.snr_db - 10 * np.log10(_power(noise)))
-    noise = noise * 10 ** (noise_gain_db / 20)
+    if plan.noise == "none":
+        noise, noise_gain_db = np.zeros(segment, dtype=np.float64), -math.inf
+    else:
+        noise = loop_crossfade(
+            noise_clip, segment, fade=int(cfg.noise_fade_seconds * sample_rate), offset=plan.noise_offset
+        )
+        noise_gain_db = float(plan.level_dbfs - plan.snr_db - 10 * np.log10(_power(noise)))
+        noise = noise * 10 ** (noise_gain_db / 20)
     mixture = reverb.sum(axis=0) + noise
     peak = float(np.abs(mixture).max())
     if peak > cfg.peak:  # scale everything together so target + noise = mixture still holds
@@ -204,10 +342,27 @@ def synthesize(
     responses: Responses,
     cfg: MixingConfig,
     sample_rate: int,
+    *,
+    speaker_groups: dict[str, str] | None = None,
+    bandwidths: np.ndarray | None = None,
 ) -> tuple[MixturePlan, Rendered]:
-    """Plan and render one mixture: the single code path of the fixed sets and dynamic mixing."""
-    plan = plan_mixture(rng, speaker_pools, lengths, [c.size for c in noise_clips], cfg, sample_rate)
+    """Plan and render one mixture: the single code path of the fixed sets and dynamic mixing.
+
+    ``bandwidths`` (Hz, one per utterance) turns on bandwidth matching (``cfg.match_bandwidth``).
+    """
+    plan = plan_mixture(rng, speaker_pools, lengths, [c.size for c in noise_clips], cfg, sample_rate, speaker_groups)
     plan.room, reverb_rir, direct_rir = responses(rng)
     segment = int(round(cfg.segment_seconds * sample_rate))
-    dry = np.stack([assemble(p, load_utterance, segment) for p in plan.placements])
-    return plan, render(dry, reverb_rir, direct_rir, noise_clips[plan.noise_clip], plan, cfg, sample_rate)
+    dry = np.stack([assemble(p, load_utterance, segment, f) for p, f in zip(plan.placements, plan.speeds, strict=True)])
+    band = math.inf
+    if cfg.match_bandwidth and bandwidths is not None:
+        used = [min((float(bandwidths[p.utterance]) for p in places), default=math.inf) for places in plan.placements]
+        band = min(used)
+        # Limit only when a speaker is clearly wider than the narrowest (10 %), and below Nyquist.
+        if band < 0.95 * sample_rate / 2 and max(used) > 1.1 * band:
+            dry = lowpass(dry, band, sample_rate)
+        else:
+            band = math.inf
+    out = render(dry, reverb_rir, direct_rir, noise_clips[plan.noise_clip], plan, cfg, sample_rate)
+    out.bandwidth_hz = band
+    return plan, out

@@ -34,6 +34,11 @@ class Utterances:
     offsets: np.ndarray | None = None  # (N,) start in the array file
     array_path: str | None = None
     paths: list[str] | None = None  # one audio file per utterance
+    # Optional per-utterance facts (corpora built from several sources); "" / inf when unknown.
+    sources: list[str] | None = None  # which reader it came from
+    languages: list[str] | None = None  # ISO 639-1
+    groups: list[str] | None = None  # actor group: speakers that may share an actor share it
+    bandwidths: np.ndarray | None = None  # (N,) Hz, the recording's band (at the table's rate)
 
     def __post_init__(self):
         self._array = None
@@ -72,6 +77,12 @@ class Utterances:
                 pools.setdefault(spk, []).append(i)
         return {s: np.array(v, dtype=np.int64) for s, v in pools.items()}
 
+    def speaker_groups(self) -> dict[str, str]:
+        """Speaker -> actor group (the speaker itself when the table has no groups)."""
+        if self.groups is None:
+            return {s: s for s in self.speakers}
+        return dict(zip(self.speakers, self.groups, strict=True))
+
     def seconds_by_speaker(self) -> dict[str, float]:
         out: dict[str, float] = {}
         for spk, n in zip(self.speakers, self.lengths, strict=True):
@@ -83,12 +94,17 @@ class Utterances:
         path = Path(path)
         with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
             w = csv.writer(f)
-            w.writerow(["id", "speaker", "split", "length", "offset", "path"])
+            w.writerow(["id", "speaker", "split", "length", "offset", "path", "source", "language", "group",
+                        "bandwidth_hz"])
             for i in range(len(self)):
                 w.writerow([
                     self.ids[i], self.speakers[i], self.splits[i], int(self.lengths[i]),
                     "" if self.offsets is None else int(self.offsets[i]),
                     "" if self.paths is None else self.paths[i],
+                    "" if self.sources is None else self.sources[i],
+                    "" if self.languages is None else self.languages[i],
+                    "" if self.groups is None else self.groups[i],
+                    "" if self.bandwidths is None else f"{float(self.bandwidths[i]):.0f}",
                 ])
 
     @classmethod
@@ -98,6 +114,11 @@ class Utterances:
         if not rows:
             raise ValueError(f"{path}: the utterance table is empty")
         has_paths = rows[0]["path"] != ""
+
+        def column(name):  # tables written before a column existed lack it
+            return [r[name] for r in rows] if rows[0].get(name) else None
+
+        bandwidths = column("bandwidth_hz")
         return cls(
             ids=[r["id"] for r in rows],
             speakers=[r["speaker"] for r in rows],
@@ -107,6 +128,10 @@ class Utterances:
             offsets=None if has_paths else np.array([int(r["offset"]) for r in rows], dtype=np.int64),
             array_path=None if has_paths else str(array_path),
             paths=[r["path"] for r in rows] if has_paths else None,
+            sources=column("source"),
+            languages=column("language"),
+            groups=column("group"),
+            bandwidths=None if bandwidths is None else np.array([float(b) for b in bandwidths]),
         )
 
 

@@ -1,1 +1,2 @@
-"""Export layer: a causal model's streaming step as a portable graph (ONNX) and its runtime."""
+"""Export layer: a causal model's streaming step, or any model's whole-utterance forward, as an ONNX graph
+and its runtime."""

@@ -1,5 +1,7 @@
 """Export a causal model's streaming step to ONNX, and run it with onnxruntime.
 
+(A whole-utterance forward, for models that cannot stream, is exported by :mod:`.offline`.)
+
 The exported graph is one call of ``model.step`` on a fixed chunk of ``chunk_samples`` samples::
 
     inputs:  chunk (B, chunk_samples) float32, then every state tensor       (state_<path>)
@@ -142,7 +144,11 @@ def export_onnx(
     import onnx
 
     if not model.is_causal:
-        raise StreamingNotSupported(f"{type(model).__name__} is not causal: only a streaming step can be exported")
+        raise StreamingNotSupported(
+            f"{model_name or type(model).__name__} is not causal, so it has no streaming step to export; "
+            "export its whole-utterance forward instead (speechsep.export.offline.export_offline_onnx, "
+            "`speechsep export MODEL --offline`)"
+        )
     chunk_samples = chunk_samples or default_chunk_samples(model)
     if chunk_samples < 1 or batch_size < 1:
         raise ValueError(f"chunk_samples and batch_size must be >= 1, got {chunk_samples} and {batch_size}")
@@ -217,6 +223,8 @@ class OnnxStreamer:
         if raw is None:
             raise ValueError(f"{self.path}: no '{METADATA_KEY}' metadata: not written by speechsep export")
         self.meta = json.loads(raw)
+        if self.meta.get("mode") == "offline":
+            raise ValueError(f"{self.path} holds an offline (whole-utterance) forward, not a step: use OnnxSeparator")
         self.sample_rate = int(self.meta["sample_rate"])
         self.num_sources = int(self.meta["num_sources"])
         self.latency = int(self.meta["latency"])

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import yaml
 
 from speechsep.checkpoint import CheckpointError, read_checkpoint, save_checkpoint
 from speechsep.complexity import complexity
@@ -111,16 +112,42 @@ def _sessions(history: dict[str, Any], init_from: str | None) -> list[dict[str, 
     """
     earlier: list[dict[str, Any]] = []
     if init_from:
-        card = expand_path(init_from).parent / "card.json"
+        source = expand_path(init_from).parent
+        card = source / "card.json"
         if card.is_file():
             prior = json.loads(card.read_text())["training"]
             earlier = prior.get("sessions") or [{k: prior[k] for k in SESSION_KEYS if k in prior}]
+        elif (source / "log.jsonl").is_file():
+            # warm-started from another run's checkpoint (e.g. a run that stopped and was continued
+            # with another schedule): that run's steps and hours are part of this model's training
+            earlier = _sessions(run_history(source), _run_init_from(source))
     this = {k: history[k] for k in SESSION_KEYS}
     return [*earlier, {**this, "init_from": init_from}]
 
 
+def _run_init_from(run_dir: Path) -> str | None:
+    """The ``init_from`` a run folder was started with (its ``config.yaml``), if any."""
+    config = run_dir / "config.yaml"
+    if not config.is_file():
+        return None
+    return (yaml.safe_load(config.read_text()) or {}).get("init_from")
+
+
 def _db(value: float | None) -> str:
     return "none (no validation ran)" if value is None else f"{value:.2f} dB"
+
+
+def _runs_text(sessions: list[dict[str, Any]]) -> str:
+    """``1 run, resumed 7 times from its own last.pt``: a card's ``sessions`` are runs (each warm-started
+    from the bundle before it), and each may have been resumed many times, across machine sessions
+    and within them; the card's notes and the README count the machine sessions."""
+    resumes = [s.get("resumes") for s in sessions]
+    runs = f"{len(sessions)} run" + ("s" if len(sessions) != 1 else "")
+    if any(r is None for r in resumes):  # cards written before ``resumes`` existed
+        return runs
+    total = sum(resumes)
+    own = "its own" if len(sessions) == 1 else "their own"
+    return f"{runs}, resumed {total} time{'s' if total != 1 else ''} from {own} last.pt"
 
 
 def _render_card(card: dict[str, Any]) -> str:
@@ -130,12 +157,12 @@ def _render_card(card: dict[str, Any]) -> str:
         lines.append(f"| {key} | {card[key]} |")
     training = card["training"]
     lines += ["", "## Training", "", f"- data: `{training['data']}`",
-              f"- steps: {training['total_steps']} over {len(training['sessions'])} session(s)",
+              f"- steps: {training['total_steps']} in {_runs_text(training['sessions'])}",
               f"- compute: {training['total_train_step_hours']:.2f} hours of training steps on {training['device']}",
-              f"- best validation SI-SDR (this session): {_db(training['best_valid_si_sdr'])}",
+              f"- best validation SI-SDR (the last run): {_db(training['best_valid_si_sdr'])}",
               f"- command: `{training['command']}`", "",
-              "Validation SI-SDR (dB) by step, each session's steps counted from its own start:", "",
-              "| session | steps | hours | resumed | curve (step: SI-SDR) |", "|---|---|---|---|---|"]
+              "Validation SI-SDR (dB) by step, each run's steps counted from its own start:", "",
+              "| run | steps | hours | resumed | curve (step: SI-SDR) |", "|---|---|---|---|---|"]
     for i, session in enumerate(training["sessions"], 1):
         curve = ", ".join(f"{step}: {value:.2f}" for step, value in session.get("valid_curve", []))
         resumed = session.get("resumes", "?")  # sessions from cards written before ``resumes`` existed
@@ -143,14 +170,17 @@ def _render_card(card: dict[str, Any]) -> str:
     changes = [(i, c) for i, session in enumerate(training["sessions"], 1) for c in session.get("config_changes", [])]
     if changes:
         lines += ["", "Resumed with a different recipe (the command above is the run's first):", ""]
-        lines += [f"- session {i}, from step {c['step']}: "
+        lines += [f"- run {i}, from step {c['step']}: "
                   + ", ".join(f"`{k}: {v}`" for k, v in c.items() if k != "step") for i, c in changes]
-    lines += ["", "## Test results (measured with `speechsep eval`)", "",
-              f"Data: `{card['test']['data']}` ({card['test']['utterances']} utterances). "
-              f"Command: `{card['test']['command']}`", "",
-              "| metric | mean | median | 95 % CI |", "|---|---|---|---|"]
-    for metric, s in card["test"]["summary"].items():
-        lines.append(f"| {metric} | {s['mean']:.2f} | {s['median']:.2f} | {s['ci95_low']:.2f} .. {s['ci95_high']:.2f} |")
+    lines += ["", "## Test results (measured with `speechsep eval`)"]
+    # Cards written before per-condition tests (``tests``) hold the one ``test``.
+    for condition, test in (card.get("tests") or {"": card["test"]}).items():
+        lines += ["", *([f"### {condition}", ""] if condition else []),
+                  f"Data: `{test['data']}` ({test['utterances']} utterances). Command: `{test['command']}`", "",
+                  "| metric | mean | median | 95 % CI |", "|---|---|---|---|"]
+        for metric, s in test["summary"].items():
+            lines.append(f"| {metric} | {s['mean']:.2f} | {s['median']:.2f} | {s['ci95_low']:.2f} .. "
+                         f"{s['ci95_high']:.2f} |")
     lines += ["", f"Bundled example ({card['example']['source']}): SI-SNRi {card['example']['si_snri']:.2f} dB", ""]
     if card.get("notes"):
         lines += ["## Notes", "", card["notes"], ""]
@@ -171,6 +201,7 @@ def bundle_run(
     """Evaluate ``run_dir``'s best checkpoint on ``data_spec`` and write ``dest/name/`` (see module doc)."""
     from speechsep.checkpoint import load_model
     from speechsep.data import open_dataset
+    from speechsep.data.spec import condition_specs
     from speechsep.inference.evaluate import evaluate
 
     run_dir = Path(run_dir)
@@ -179,11 +210,27 @@ def bundle_run(
         raise CheckpointError(f"{run_dir}: no best.pt or last.pt to bundle")
     payload = read_checkpoint(source)
     model = load_model(source).eval()
+    # The bundle stores float16 weights (half the package size): round them now, so every score on
+    # the card is measured on exactly the weights that ship.
+    with torch.no_grad():
+        for tensor in [*model.parameters(), *model.buffers()]:
+            if tensor.is_floating_point():
+                tensor.copy_(tensor.half().float())
     history = run_history(run_dir)
     config_text = (run_dir / "config.yaml").read_text() if (run_dir / "config.yaml").is_file() else ""
     train_config = payload.get("extra", {}).get("train_config") or {}
-    dataset = open_dataset(data_spec, sample_rate=model.sample_rate)
-    result = evaluate(model, dataset, limit=limit, progress=progress)
+    # Every condition of a corpus that has them (clean, noisy, mixed): the card reports each; the
+    # first is the headline (``test``), as the table of ``speechsep models`` reads it.
+    tests = {}
+    for condition, spec in condition_specs(data_spec):
+        result = evaluate(model, open_dataset(spec, sample_rate=model.sample_rate), limit=limit, progress=progress)
+        tests[condition or "all"] = {
+            "data": spec,
+            "utterances": result.utterances,
+            "command": "speechsep eval " + shlex.join([name, "--data", spec, "--out", "results.csv"]),
+            "summary": result.summary,
+            "throughput": result.throughput(),
+        }
     cost = complexity(model, seconds=1.0)
     sessions = _sessions(history, train_config.get("init_from"))
     recipe = recipe or "<recipe>"
@@ -217,13 +264,8 @@ def bundle_run(
             "total_steps": sum(x["steps"] for x in sessions),
             "total_train_step_hours": sum(x["train_step_hours"] for x in sessions),
         },
-        "test": {
-            "data": data_spec,
-            "utterances": result.utterances,
-            "command": "speechsep eval " + shlex.join([name, "--data", data_spec, "--out", "results.csv"]),
-            "summary": result.summary,
-            "throughput": result.throughput(),
-        },
+        "test": next(iter(tests.values())),
+        "tests": tests,
         "example": {"source": bundled_example().description, "si_snri": score_example(model)},
         "bundled_with": shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]),
         "notes": notes,
@@ -235,5 +277,5 @@ def bundle_run(
     with atomic_path(out / "card.md") as tmp:
         Path(tmp).write_text(_render_card(card))
     save_checkpoint(out / "model.pt", model, step=int(payload.get("step", 0)), epoch=int(payload.get("epoch", 0)),
-                    include_rng=False, extra={"bundled": name, "preset": preset})
+                    include_rng=False, extra={"bundled": name, "preset": preset}, half_weights=True)
     return out

@@ -24,7 +24,7 @@ exist at once, so the model never sees more than ``S`` samples per call.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import torch
 
@@ -113,6 +113,7 @@ def separate_long(
     batch_segments: int = 1,
     sample_rate: int | None = None,
     precision: str = "fp32",
+    progress: Callable[[int, int], None] | None = None,
 ) -> torch.Tensor:
     """Separate ``mixture (B, T)`` or ``(B, 1, T)`` of any length into ``(B, C, T)``.
 
@@ -121,6 +122,7 @@ def separate_long(
     ``overlap_seconds``, separated ``batch_segments`` at a time, aligned and cross-faded (see the
     module docstring). ``sample_rate`` defaults to the model's. Runs without gradients on the model's
     device, in ``precision`` (:mod:`speechsep.precision`); the result is float32 on the mixture's device.
+    ``progress(done, total)`` is called after each model call with the segments done so far.
     """
     mixture = check_waveform_batch(mixture)
     if batch_segments < 1:
@@ -132,7 +134,10 @@ def separate_long(
 
     if segment_seconds is None or length <= round(segment_seconds * sample_rate):
         with torch.no_grad():
-            return _run_model(model, mixture.to(device, dtype), precision).to(mixture.device)
+            out = _run_model(model, mixture.to(device, dtype), precision).to(mixture.device)
+        if progress is not None:
+            progress(1, 1)
+        return out
 
     segment = round(segment_seconds * sample_rate)
     overlap = round(overlap_seconds * sample_rate)
@@ -143,6 +148,7 @@ def separate_long(
 
     out: torch.Tensor | None = None  # (B, C, T), allocated once the model has told us C
     written = 0  # out[..., :written] holds the stitched result so far
+    done = 0  # segments separated
     with torch.no_grad():
         for group, chunks in _segment_batches(mixture, starts, segment, batch_segments):
             est_all = _run_model(model, chunks.to(device, dtype), precision)  # (k * B, C, S)
@@ -162,5 +168,8 @@ def separate_long(
                 end = start + segment
                 out[..., written:end] = est[..., written - start :].to(out.device)
                 written = end
+            if progress is not None:
+                done += len(group)
+                progress(done, len(starts))
     assert out is not None and written == length
     return out

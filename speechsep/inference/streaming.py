@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from speechsep.audio import read_audio, write_audio
+from speechsep.audio import read_audio, resample, write_audio
 from speechsep.models.base import SeparationModel, StreamingNotSupported
 from speechsep.threads import split_threads
 from speechsep.utils import check_waveform_batch
@@ -84,13 +84,31 @@ class StreamStats:
             return f"{self.threads} threads (each step on 1, its LSTMs and attention on {self.threads})"
         return f"{self.threads} thread(s)"
 
+    def advice(self) -> list[str]:
+        """What to change when the stream is too slow (empty when it keeps up)."""
+        if self.real_time_factor < 1:
+            return []
+        tips = []
+        if self.threads > 1 and os.environ.get("OMP_WAIT_POLICY", "").upper() == "PASSIVE":
+            tips.append("unset OMP_WAIT_POLICY (PASSIVE makes the threads sleep between kernels) or use --threads 1")
+        elif self.threads > 1:
+            tips.append("try --threads 1: on a machine whose cores are busy, extra threads wait on each other")
+        else:
+            tips.append("try --threads 2 on a quiet machine with a free core (each step on one thread, its "
+                        "LSTMs and attention on two: faster for tfacm-small and larger)")
+        tips.append(f"a longer chunk, e.g. --chunk-ms {2 * self.chunk_ms:g} (fewer, larger steps; adds "
+                    f"{self.chunk_ms:g} ms of latency)")
+        tips.append("a smaller model (--model tfacm-lite), --backend onnxruntime, or fewer other jobs on the cores")
+        return tips
+
     def summary(self) -> str:
+        tips = "".join(f"\n  to keep up: {tip}" for tip in self.advice())
         return (
             f"{self.num_chunks} chunks of {self.chunk_ms:g} ms ({self.chunk_samples} samples at {self.sample_rate} Hz), "
             f"{self.seconds:.2f} s of audio, {self._threads_text()}\n"
             f"compute per chunk: p50 {self.percentile_ms(50):.2f} ms, p95 {self.percentile_ms(95):.2f} ms, "
             f"max {self.max_ms:.2f} ms\n"
-            f"real-time factor: {self.real_time_factor:.3f} ({'keeps up' if self.real_time_factor < 1 else 'too slow'})\n"
+            f"real-time factor: {self.real_time_factor:.3f} ({'keeps up' if self.real_time_factor < 1 else 'too slow'}){tips}\n"
             f"latency: algorithmic {self.latency_ms:.2f} ms ({self.latency_samples} samples); live "
             f"{self.live_latency_ms:.2f} ms (chunk + algorithmic + p95 compute)"
         )
@@ -104,12 +122,15 @@ def stream_waveform(
     align: bool = True,
     threads: int | None = None,
     clock: Callable[[], float] = time.perf_counter,
+    progress: Callable[[int, int], None] | None = None,
 ) -> tuple[torch.Tensor, StreamStats]:
     """Stream ``wav`` ``(B, T)`` through ``model.step`` in chunks; return ``(B, C, T)`` and the timings.
 
     ``threads`` (a PyTorch model on the CPU): run each step on one thread and its heavy kernels
     (LSTMs, attention) on ``threads`` (:func:`speechsep.threads.split_threads`); default: torch's
     current thread count for everything.
+
+    ``progress(done, total)`` is called after each timed chunk (outside the timing).
 
     ``align=False`` returns the raw stream output (delayed by ``model.latency``, its first
     ``latency`` samples silent); ``align=True`` returns it flushed and shifted back onto the input.
@@ -140,6 +161,7 @@ def stream_waveform(
     split = threads is not None and isinstance(model, torch.nn.Module) and device.type == "cpu"
     with torch.inference_mode(), split_threads(threads) if split else contextlib.nullcontext():
         state = model.init_state(wav.shape[0])
+        num_chunks = -(-total // chunk_samples)
         for start in range(0, total, chunk_samples):
             chunk = wav[:, start : start + chunk_samples]
             t0 = clock()
@@ -149,6 +171,8 @@ def stream_waveform(
             times.append(clock() - t0)
             outs.append(out)
             produced += out.shape[-1]
+            if progress is not None:
+                progress(len(times), num_chunks)
         if align:  # flush with silence until the last input sample has come out (not timed)
             silence = wav.new_zeros(wav.shape[0], chunk_samples)
             while produced < total + latency:
@@ -168,6 +192,9 @@ class StreamedFile:
     input: Path
     sources: list[Path]
     stats: StreamStats
+    #: the rate the sources are written at (the input's)
+    sample_rate: int = 0
+    notes: tuple[str, ...] = ()
 
 
 def stream_file(
@@ -178,18 +205,29 @@ def stream_file(
     chunk_ms: float = 16.0,
     channel: int | str = 0,
     threads: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> StreamedFile:
     """Stream one audio file (resampled to the model's rate) and write ``OUTDIR/STEM_s1.wav ...`` at the
-    model's rate, lined up with the input."""
+    input's rate and length, lined up with the input, as ``speechsep separate`` does."""
     from speechsep.blocks.framing import ms_to_samples
-    from speechsep.inference.separate import limit_peak, output_paths
+    from speechsep.inference.separate import (
+        band_limit_note,
+        check_out_dir,
+        fit_length,
+        limit_peak,
+        output_paths,
+    )
 
     path = Path(path)
-    wav, sr = read_audio(path, sample_rate=model.sample_rate, channel=channel)
-    est, stats = stream_waveform(model, torch.from_numpy(np.asarray(wav, dtype=np.float32))[None],
-                                 ms_to_samples(chunk_ms, sr), threads=threads)
-    est = limit_peak(est[0].cpu().numpy(), str(path))
+    check_out_dir(out_dir)
+    wav, sr = read_audio(path, channel=channel)
+    at_model_rate = resample(wav, sr, model.sample_rate)
+    est, stats = stream_waveform(model, torch.from_numpy(at_model_rate)[None],
+                                 ms_to_samples(chunk_ms, model.sample_rate), threads=threads, progress=progress)
+    est = fit_length(resample(est[0].cpu().numpy(), model.sample_rate, sr), wav.shape[0])
+    est = limit_peak(est, str(path))
     sources, _ = output_paths(out_dir, path.stem, est.shape[0])
     for target, source in zip(sources, est, strict=True):
         write_audio(target, source, sr)
-    return StreamedFile(path, sources, stats)
+    note = band_limit_note(sr, model.sample_rate)
+    return StreamedFile(path, sources, stats, sr, (note,) if note else ())

@@ -57,10 +57,13 @@ async def _read_limited(request: Request, limit: int) -> bytes:
 def _decode_upload(data: bytes) -> tuple[np.ndarray, int]:
     if not data:
         raise AudioError("upload", "empty body: send the audio file as the request body")
+    buffer = io.BytesIO(data)
     try:
-        wav, sr = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
+        wav, sr = sf.read(buffer, dtype="float32", always_2d=True)
     except Exception as err:  # libsndfile raises several types; all mean "cannot decode"
-        raise AudioError("upload", f"cannot be decoded as wav/flac/ogg ({type(err).__name__}: {err})") from err
+        # libsndfile names its source, here the repr of the in-memory buffer: name the upload instead
+        problem = str(err).replace(repr(buffer), "the upload")
+        raise AudioError("upload", f"cannot be decoded as wav/flac/ogg ({type(err).__name__}: {problem})") from err
     wav = validate_waveform(wav.T, "upload")  # (channels, T)
     return wav.mean(axis=0), int(sr)
 

@@ -2,7 +2,9 @@
 
 Defaults follow the iterative paper (Sec. 3.2): Adam at 1e-3, gradient-norm clip 5, negative SNR
 under utterance-level PIT, LR x0.98 every two epochs, early stop after 10 epochs without a new best.
-The TFACM paper (Sec. IV) differs only in the schedule (``schedule.kind: tfacm``).
+The TFACM paper (Sec. IV) differs only in the schedule (``schedule.kind: tfacm``). For learning-speed
+experiments there is also a per-step schedule (``schedule.kind: warmup_cosine``: linear warm-up, cosine
+decay) and a clean-first curriculum for dynamic mixing (``data.clean_first_epochs``).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ __all__ = [
     "TARGETS",
 ]
 
-SCHEDULE_KINDS = ("iterative", "tfacm")
+SCHEDULE_KINDS = ("iterative", "tfacm", "warmup_cosine")
 LOSS_NAMES = ("neg_snr", "neg_si_sdr")
 TARGETS = ("reverberant", "dry", "anechoic")
 
@@ -61,8 +63,17 @@ class DataConfig:
     batch_size: int = 4
     num_workers: int = 0
     target: str = "reverberant"
+    #: dynamic mixing only (a demo corpus's train split): fields of
+    #: :class:`speechsep.data.mixing.MixingConfig` to override, e.g. ``{speed_range: [0.9, 1.1]}`` to
+    #: turn speed perturbation on, ``{noise_weights: {none: 1.0}}`` for noise-free training
+    mixing: dict[str, Any] = dataclasses.field(default_factory=dict)
+    #: dynamic mixing only: the first this many epochs draw every training mixture noise-free
+    #: (``noise_weights: {none: 1.0}``), later epochs the recipe's own mix (a clean-to-noisy curriculum)
+    clean_first_epochs: int = 0
 
     def __post_init__(self) -> None:
+        if not _is_int(self.clean_first_epochs) or self.clean_first_epochs < 0:
+            raise ValueError(f"data.clean_first_epochs must be an integer >= 0; got {self.clean_first_epochs!r}")
         if self.target not in TARGETS:
             raise ValueError(f"data.target must be one of {TARGETS}; got {self.target!r}")
         if self.batch_size < 1 or self.segment_seconds <= 0:
@@ -82,6 +93,12 @@ class ScheduleConfig:
     without a new best (iterative paper Sec. 3.2: 0.98, 2, 10).
     ``tfacm``: LR x``decay`` after ``patience`` epochs without improvement, stop after
     ``stop_patience`` (TFACM Sec. IV: 0.5, 10, 15). Unset numbers take the kind's paper values.
+    ``warmup_cosine``: an LR set before every optimiser step from the global step: linear warm-up
+    over ``warmup_steps`` to the peak ``optim.lr``, cosine decay to ``final_lr_ratio * optim.lr`` at
+    ``total_steps``, constant after. No early stopping (the run ends at ``max_epochs``/``max_steps``).
+    ``total_steps`` unset: the run's planned length, ``max_epochs`` x steps per epoch, fixed when the
+    run starts and kept in its checkpoints (``max_steps`` is a cap or pause, not the plan: a run
+    budgeted by ``max_steps`` should set ``total_steps`` to it).
     """
 
     kind: str = "iterative"
@@ -89,10 +106,38 @@ class ScheduleConfig:
     every: int | None = None
     patience: int | None = None
     stop_patience: int | None = None
+    warmup_steps: int = 0
+    total_steps: int | None = None
+    final_lr_ratio: float = 0.05
 
     def __post_init__(self) -> None:
         if self.kind not in SCHEDULE_KINDS:
             raise ValueError(f"schedule.kind must be one of {SCHEDULE_KINDS}; got {self.kind!r}")
+        if isinstance(self.final_lr_ratio, str):  # YAML 1.1 reads 5e-2 as a string
+            try:
+                self.final_lr_ratio = float(self.final_lr_ratio)
+            except ValueError as err:
+                raise ValueError(f"schedule.final_lr_ratio must be a number; got {self.final_lr_ratio!r}") from err
+        defaults = {f.name: f.default for f in dataclasses.fields(self)}
+        epoch_fields = ("decay", "every", "patience", "stop_patience")
+        step_fields = ("warmup_steps", "total_steps", "final_lr_ratio")
+        # a field the kind does not read would be silently ignored: refuse it instead
+        ignored = [k for k in (step_fields if self.kind != "warmup_cosine" else epoch_fields)
+                   if getattr(self, k) != defaults[k]]
+        if ignored:
+            raise ValueError(f"schedule.kind {self.kind!r} does not use {', '.join(f'schedule.{k}' for k in ignored)}")
+        if not _is_int(self.warmup_steps) or self.warmup_steps < 0:
+            raise ValueError(f"schedule.warmup_steps must be an integer >= 0; got {self.warmup_steps!r}")
+        if self.total_steps is not None and (not _is_int(self.total_steps) or self.total_steps <= self.warmup_steps):
+            raise ValueError(f"schedule.total_steps must be an integer > warmup_steps ({self.warmup_steps}) when set; "
+                             f"got {self.total_steps!r}")
+        if isinstance(self.final_lr_ratio, bool) or not isinstance(self.final_lr_ratio, (int, float)) \
+                or not 0.0 <= self.final_lr_ratio <= 1.0:
+            raise ValueError(f"schedule.final_lr_ratio must be in [0, 1]; got {self.final_lr_ratio!r}")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 @dataclasses.dataclass
@@ -141,12 +186,17 @@ def load_train_config(path: str | os.PathLike, overrides: list[str] | dict[str, 
     if isinstance(overrides, list):
         overrides = dict(parse_override(text) for text in overrides)
     overrides = dict(overrides or {})
-    # model.overrides is a free-form dict (the preset's config fields), not a dataclass: merge
-    # "model.overrides.X=..." keys into it here rather than through apply_overrides.
-    prefix = "model.overrides."
-    model_keys = {k[len(prefix):]: overrides.pop(k) for k in list(overrides) if k.startswith(prefix)}
-    if model_keys:
-        cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, overrides={**cfg.model.overrides, **model_keys}))
+    # model.overrides and data.mixing are free-form dicts (fields of the preset's config, of the
+    # mixing config), not dataclasses: merge "model.overrides.X=..." and "data.mixing.X=..." keys
+    # into them here rather than through apply_overrides.
+    def merged(prefix: str, current: dict[str, Any]) -> dict[str, Any] | None:
+        keys = {k[len(prefix):]: overrides.pop(k) for k in list(overrides) if k.startswith(prefix)}
+        return {**current, **keys} if keys else None
+
+    if (model_keys := merged("model.overrides.", cfg.model.overrides)) is not None:
+        cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, overrides=model_keys))
+    if (mixing_keys := merged("data.mixing.", cfg.data.mixing)) is not None:
+        cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, mixing=mixing_keys))
     return _floats_from_strings(apply_overrides(cfg, overrides))
 
 

@@ -105,9 +105,14 @@ class CroppedExamples(Dataset):
         return mix[offset : offset + self.length], src[:, offset : offset + self.length]
 
 
-def open_examples(spec: str | Dataset, *, sample_rate: int, train: bool, seed: int) -> Dataset:
-    """A Dataset object as is, or a spec string through :func:`speechsep.data.open_dataset`."""
+def open_examples(spec: str | Dataset, *, sample_rate: int, train: bool, seed: int,
+                  mixing: dict | None = None, clean_first_epochs: int = 0) -> Dataset:
+    """A Dataset object as is, or a spec string through :func:`speechsep.data.open_dataset`
+    (``mixing``, ``clean_first_epochs``: dynamic mixing's options, see ``DataConfig``)."""
     if not isinstance(spec, str):
+        if clean_first_epochs:
+            raise ValueError("data.clean_first_epochs applies to a dynamic-mixing dataset spec (a demo corpus's "
+                             f"train split), not to a {type(spec).__name__} object: give that its own option")
         return spec
     if not spec:
         raise ValueError("no dataset given: set data.train and data.valid in the recipe (or pass Dataset objects)")
@@ -116,7 +121,8 @@ def open_examples(spec: str | Dataset, *, sample_rate: int, train: bool, seed: i
     except ImportError as err:
         raise ValueError(f"cannot open {spec!r}: speechsep.data.open_dataset is not available ({err})") from err
     # Whole utterances: the crops are ours, so they follow (seed, epoch, index) as above.
-    return open_dataset(os.path.expandvars(spec), sample_rate=sample_rate, segment_seconds=None, train=train, seed=seed)
+    return open_dataset(os.path.expandvars(spec), sample_rate=sample_rate, segment_seconds=None, train=train, seed=seed,
+                        mixing=mixing or None, clean_first_epochs=clean_first_epochs)
 
 
 def _leave_sigterm_to_the_main_process(worker_id: int) -> None:  # noqa: ARG001

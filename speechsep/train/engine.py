@@ -43,7 +43,7 @@ from speechsep.train.config import TrainConfig
 from speechsep.train.data import CroppedExamples, EpochSampler, make_loader, open_examples
 from speechsep.train.distributed import DistInfo, all_reduce_sum, barrier, setup, teardown
 from speechsep.train.runlog import RunLog
-from speechsep.train.schedule import EpochScheduler, rules_for
+from speechsep.train.schedule import make_scheduler
 from speechsep.utils import expand_path
 
 __all__ = ["train", "TrainResult", "StepInfo", "Objective", "validate", "resolve_device"]
@@ -202,7 +202,8 @@ def _train(
 
     train_set = CroppedExamples(
         open_examples(train_data if train_data is not None else config.data.train, sample_rate=sr, train=True,
-                      seed=config.seed),
+                      seed=config.seed, mixing=config.data.mixing,
+                      clean_first_epochs=config.data.clean_first_epochs),
         round(config.data.segment_seconds * sr), config.seed,
     )
     valid_len = config.data.valid_segment_seconds
@@ -222,7 +223,7 @@ def _train(
     steps_per_epoch = _steps_in_epoch(len(train_set), config, dist_info)
 
     optimizer = torch.optim.Adam(model.parameters(), lr=config.optim.lr, weight_decay=config.optim.weight_decay)
-    scheduler = EpochScheduler(optimizer, rules_for(config.schedule))
+    scheduler = make_scheduler(optimizer, config.schedule, run_steps=config.max_epochs * steps_per_epoch)
     epoch, batch_in_epoch, step = 0, 0, 0
 
     last_path, best_path = out_dir / "last.pt", out_dir / "best.pt"
@@ -293,6 +294,7 @@ def _train(
                     mix, ref = next(batches)
                     mix, ref = mix.to(device, non_blocking=True), ref.to(device, non_blocking=True)
                     t1 = time.perf_counter()
+                    scheduler.at_step(step)  # per-step schedules (warmup_cosine) set this update's LR
                     with autocast(device, config.precision):
                         loss = objective(mix, ref).mean()
                     optimizer.zero_grad(set_to_none=True)

@@ -54,7 +54,16 @@ def test_demo_without_apt_says_what_to_do(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(packages.shutil, "which", lambda name: None)
     assert main(["data", "demo", "--root", str(tmp_path / "c"), "--tiny"]) == 2
     out = capsys.readouterr().out
-    assert "apt-get is not available" in out and "--fotaq-deb" in out and "flight-of-the-amazon-queen" in out
+    assert "apt-get is not available" in out and "--noise-dir" in out and "lincity-ng-data" in out
+    # with noise given, every speech source says which package it lacks and how to supply it
+    (tmp_path / "noise").mkdir()
+    assert main(["data", "demo", "--root", str(tmp_path / "d"), "--tiny", "--noise-dir", str(tmp_path / "noise"),
+                 "--sources", "fotaq", "festvox-ru"]) != 0
+    captured = capsys.readouterr()
+    out = captured.out + captured.err
+    assert "source fotaq left out: apt-get is not available" in out and "flight-of-the-amazon-queen" in out
+    assert "--package flight-of-the-amazon-queen=PATH" in out and "source festvox-ru left out" in out
+    assert "only 0 training voices remain" in out
 
 
 def test_data_help_documents_the_grammar(capsys):

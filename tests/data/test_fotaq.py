@@ -8,7 +8,6 @@ import pytest
 import soundfile as sf
 
 from speechsep.audio import AudioError
-from speechsep.data.demo import assign_speaker_splits
 from speechsep.data.fotaq import decode_entry, read_resource_table, speech_entries
 
 
@@ -76,23 +75,12 @@ def test_not_a_resource_file(tmp_path):
         read_resource_table(tmp_path / "x")
 
 
-def test_speaker_splits_keep_joe_in_train():
-    seconds = {"JOE": 4000.0, **{f"C{i:02d}": 100.0 + 20 * i for i in range(20)}}
-    splits = assign_speaker_splits(seconds, seed=0)
-    assert splits["JOE"] == "train"
-    held = {s: [c for c, v in splits.items() if v == s] for s in ("valid", "test")}
-    assert len(held["test"]) >= 4 and len(held["valid"]) >= 3
-    assert assign_speaker_splits(seconds, seed=0) == splits
-    total = sum(v for k, v in seconds.items() if k != "JOE")
-    assert sum(seconds[c] for c in held["test"]) >= 0.12 * total
-
-
 @pytest.mark.slow
-def test_demo_build_lists_undecodable_lines(tmp_path):
+def test_demo_build_lists_undecodable_lines(tmp_path, monkeypatch):
     """build_demo from a local queen.1c and noise folder (no apt): the bad line is reported, not lost."""
     import json
 
-    from data_fakes import tone, write_wav
+    from data_fakes import tone, write_fake_package, write_wav
 
     from speechsep.data.demo import DemoOptions, build_demo
 
@@ -103,11 +91,20 @@ def test_demo_build_lists_undecodable_lines(tmp_path):
     queen = _resource_file(tmp_path / "queen.1c", entries)
     for k, n in enumerate(["rain1", "wind1", "crowd1", "hum1"]):
         write_wav(tmp_path / "noise" / f"{n}.wav", tone(60 + 10 * k, 8000, seed=k))
+    from speechsep.data.sources import SOURCES
+
+    monkeypatch.setitem(SOURCES, "fake-b", "data_fakes:FakeB")
+    monkeypatch.setitem(SOURCES, "fake-c", "data_fakes:FakeC")
     lines = []
-    build_demo(tmp_path / "corpus", DemoOptions(tiny=True, fotaq=str(queen), noise_dir=str(tmp_path / "noise")),
-               log=lines.append)
+    fakes = {"fake-pkg-b": write_fake_package(tmp_path / "b", {"july": 4, "ana": 4, "luz": 4}, seed=1),
+             "fake-pkg-c": write_fake_package(tmp_path / "c", {"armelle": 4, "paul": 4, "marc": 4}, seed=2)}
+    opts = DemoOptions(tiny=True, sources=("fotaq", "fake-b", "fake-c"), noise_dir=str(tmp_path / "noise"),
+                       package_paths={"flight-of-the-amazon-queen": str(queen), **{k: str(v) for k, v in fakes.items()}})
+    build_demo(tmp_path / "corpus", opts, log=lines.append)
     report = json.loads((tmp_path / "corpus" / "build_report.json").read_text())
-    assert report["speech"]["decoded"] == 21
-    assert [s["entry"] for s in report["speech"]["skipped"]] == ["110009P1.SB"]
-    assert any("skipped 110009P1.SB" in line for line in lines)
-    assert report["speech"]["speaker_split"]["JOE"] == "train"
+    fotaq = report["speech"]["sources"]["fotaq"]
+    assert fotaq["decoded"] == 21 and fotaq["speakers"] == 11 and fotaq["actor_groups"] == 1
+    assert [s["file"].rsplit(":", 3)[1] for s in fotaq["skipped"]] == ["110009P1.SB"]
+    assert any("skipped" in line and "110009P1.SB" in line for line in lines)
+    # the game's cast is one actor group, the largest: it trains, the other sources are held out
+    assert {v for k, v in report["speech"]["speaker_split"].items() if k.startswith("fotaq/")} == {"train"}

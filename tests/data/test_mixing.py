@@ -86,3 +86,100 @@ def test_synthesize_assembles_the_planned_utterances():
         dry = assemble(places, utterances.__getitem__, SR)
         # identity room: the target is the dry source times its gain
         np.testing.assert_allclose(out.reverb[k], dry * 10 ** (out.gains_db[k] / 20), rtol=1e-5, atol=1e-7)
+
+
+def _identity_rir():
+    rir = np.zeros((2, 1), np.float32)
+    rir[:, 0] = 1
+    return rir
+
+
+def test_noise_conditions_are_drawn_by_weight_and_rendered():
+    pools, lengths = _pools()
+    cfg = MixingConfig(segment_seconds=1.0, noise_weights={"none": 1.0, "wide": 1.0, "whamr": 2.0})
+    seen = {"none": 0, "wide": 0, "whamr": 0}
+    for seed in range(400):
+        plan = plan_mixture(np.random.default_rng(seed), pools, lengths, [800], cfg, SR)
+        seen[plan.noise] += 1
+        if plan.noise == "none":
+            assert np.isnan(plan.snr_db)
+        elif plan.noise == "wide":
+            assert -5 <= plan.snr_db <= 20
+        else:
+            assert -6 <= plan.snr_db <= 3
+    assert 60 < seen["none"] < 140 and 60 < seen["wide"] < 140 and 150 < seen["whamr"] < 250
+    rng = np.random.default_rng(5)
+    plan = plan_mixture(rng, pools, lengths, [8000], MixingConfig(segment_seconds=1.0, noise_weights={"none": 1}), SR)
+    out = render(rng.standard_normal((2, SR)).astype(np.float32), _identity_rir(), _identity_rir(),
+                 rng.standard_normal(8000).astype(np.float32), plan, MixingConfig(segment_seconds=1.0), SR)
+    assert not out.noise.any() and out.noise_gain_db == -np.inf
+    np.testing.assert_allclose(out.mixture, out.reverb.sum(0), atol=1e-7)
+
+
+def test_bad_mixing_settings_are_refused():
+    with pytest.raises(ValueError, match="noise_weights"):
+        MixingConfig(noise_weights={"loud": 1.0})
+    with pytest.raises(ValueError, match="dry_probability"):
+        MixingConfig(dry_probability=1.5)
+    with pytest.raises(ValueError, match="speed_range"):
+        MixingConfig(speed_range=(1.2, 0.9))
+
+
+def test_partial_overlap_windows():
+    pools, lengths = _pools()
+    cfg = MixingConfig(segment_seconds=2.0, partial_overlap_probability=1.0, overlap_range=(0.3, 0.5),
+                       lead_seconds=(0.0, 0.0))
+    segment = 2 * SR
+    for seed in range(20):
+        plan = plan_mixture(np.random.default_rng(seed), pools, lengths, [800], cfg, SR)
+        assert 0.3 <= plan.overlap <= 0.5
+        spans = [(min(p.start for p in places), max(p.start + p.count for p in places)) for places in plan.placements]
+        first, second = sorted(spans)
+        assert first[0] == 0 and second[1] <= segment
+        # the later speaker starts where the shared stretch begins: (1 - o) / 2 of the segment
+        assert second[0] == pytest.approx(segment - round((1 + plan.overlap) / 2 * segment), abs=1)
+        assert first[1] <= round((1 + plan.overlap) / 2 * segment)
+
+
+def test_speed_perturbation_changes_length_and_pitch():
+    pools, lengths = _pools()
+    t = np.arange(40000) / SR
+    utterances = [np.sin(2 * np.pi * 200 * t[:n]).astype(np.float32) for n in lengths]
+    cfg = MixingConfig(segment_seconds=1.0, speed_range=(1.1, 1.1), lead_seconds=(0.0, 0.0))
+    plan, out = synthesize(np.random.default_rng(2), pools, lengths, utterances.__getitem__,
+                           [np.ones(3000, np.float32)], lambda rng: (-1, _identity_rir(), _identity_rir()), cfg, SR)
+    assert plan.speeds == [1.1, 1.1]
+    for places in plan.placements:
+        for p in places:
+            assert p.source_offset + p.count <= round(lengths[p.utterance] / 1.1)
+    # a 200 Hz tone played 1.1x faster is a 220 Hz tone
+    spectrum = np.abs(np.fft.rfft(out.reverb[0][: SR // 2]))
+    assert np.fft.rfftfreq(SR // 2, 1 / SR)[spectrum.argmax()] == pytest.approx(220, abs=4)
+
+
+def test_bandwidth_matching_lowpasses_the_wider_speaker():
+    pools, lengths = _pools()
+    rng = np.random.default_rng(0)
+    utterances = [rng.standard_normal(n).astype(np.float32) for n in lengths]
+    bandwidths = np.array([4000.0, 4000.0, 4000.0, 2000.0, 4000.0, 4000.0])  # speaker b is narrow
+    cfg = MixingConfig(segment_seconds=1.0)
+    for seed in range(10):
+        plan, out = synthesize(np.random.default_rng(seed), pools, lengths, utterances.__getitem__,
+                               [np.ones(3000, np.float32)], lambda rng: (-1, _identity_rir(), _identity_rir()), cfg,
+                               SR, bandwidths=bandwidths)
+        spectra = np.abs(np.fft.rfft(out.reverb, axis=-1)) ** 2
+        freqs = np.fft.rfftfreq(SR, 1 / SR)
+        high = spectra[:, freqs > 2100].sum(-1) / spectra.sum(-1)
+        if "b" in plan.speakers:
+            assert out.bandwidth_hz == 2000.0 and high.max() < 1e-6
+        else:
+            assert np.isinf(out.bandwidth_hz) and high.min() > 0.2
+
+
+def test_speakers_come_from_distinct_actor_groups():
+    pools = {f"s{k}": np.array([k]) for k in range(6)}
+    lengths = np.full(6, 9000)
+    groups = {"s0": "g1", "s1": "g1", "s2": "g1", "s3": "g1", "s4": "g2", "s5": "g2"}
+    for seed in range(40):
+        plan = plan_mixture(np.random.default_rng(seed), pools, lengths, [800], MixingConfig(), SR, groups)
+        assert {groups[s] for s in plan.speakers} == {"g1", "g2"}

@@ -36,13 +36,22 @@ def test_models_lists_headline_numbers(pretrained, capsys):
     assert main(["models"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == "a-tfacm-small  (default)"
-    assert lines[1].split() == ["sample_rate=8000", "params_m=0.12", "results.test.si_sdri=9.87",
-                                "results.test.sdri=10.25"]
+    # labels a reader understands, not the card's keys
+    assert lines[1] == "  8000 Hz, 0.12 M params, test SI-SNRi 9.87 dB, test SDRi 10.25 dB"
     assert lines[2] == "b-broken" and "card.json: unreadable" in lines[3]
     assert lines[4] == "c-no-card" and "no card.json" in lines[5]
     assert main(["models", "--json"]) == 0
     cards = json.loads(capsys.readouterr().out)
     assert cards["a-tfacm-small"]["results"]["test"]["sdri"] == 10.25 and "error" in cards["c-no-card"]
+
+
+def test_models_marks_the_default_that_separate_uses(pretrained, capsys):
+    _bundle(pretrained, "a", {"causal": True, "latency_ms": 15.875, "training": {"total_steps": 100}})
+    _bundle(pretrained, "b", {"causal": False, "latency_ms": None})
+    (pretrained / "DEFAULT").write_text("b\n")
+    assert main(["models"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "a", "  causal, latency 15.88 ms, 100 training steps", "b  (default)", "  not causal"]
 
 
 def test_models_markdown_table_takes_test_means_and_marks_missing_values(pretrained, capsys):

@@ -178,6 +178,8 @@ def test_upload_limits_and_bad_files(model):
         assert client.post("/api/separate", content=chunks()).status_code == 413
         bad = client.post("/api/separate", content=b"RIFF not really a wav")
         assert bad.status_code == 422 and "cannot be decoded" in bad.json()["detail"]
+        # the message names the upload, not the repr of an in-memory buffer
+        assert "the upload" in bad.json()["detail"] and "BytesIO" not in bad.json()["detail"]
         assert client.post("/api/separate", content=b"").status_code == 422
 
 

@@ -45,3 +45,22 @@ def test_overrides_including_model_overrides(tmp_path):
     path.write_text(yaml.safe_dump({"optim": {"lr": 1e-3, "momentum": 0.9}}))
     with pytest.raises(ConfigError, match="momentum"):
         load_train_config(path)
+
+
+def test_recipe_keys_for_warmup_cosine_and_the_clean_first_curriculum(tmp_path):
+    from speechsep.data.spec import open_dataset
+    from speechsep.train.config import DataConfig
+
+    path = tmp_path / "r.yaml"
+    path.write_text("schedule:\n  kind: warmup_cosine\n  warmup_steps: 500\n  total_steps: 20000\n"
+                    "  final_lr_ratio: 5e-2\ndata:\n  clean_first_epochs: 3\n")
+    cfg = load_train_config(path)
+    assert (cfg.schedule.kind, cfg.schedule.warmup_steps, cfg.schedule.total_steps) == ("warmup_cosine", 500, 20000)
+    assert cfg.schedule.final_lr_ratio == 0.05 and cfg.data.clean_first_epochs == 3
+    with pytest.raises(ValueError, match="total_steps must be an integer > warmup_steps"):
+        load_train_config(path, ["schedule.total_steps=500"])
+    with pytest.raises(ValueError, match="clean_first_epochs must be an integer >= 0"):
+        DataConfig(clean_first_epochs=-1)
+    # a fixed (file) set cannot follow a curriculum; refused before any file is read
+    with pytest.raises(ValueError, match="clean_first_epochs applies only to dynamic mixing"):
+        open_dataset("wham:/nowhere:tr", sample_rate=8000, train=True, clean_first_epochs=2)

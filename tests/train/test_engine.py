@@ -227,3 +227,45 @@ def test_sigterm_to_the_whole_job_saves_last_pt_at_the_last_finished_step(tmp_pa
     stops = [e for e in events if e.get("event") == "interrupted"]
     assert len(stops) == 1 and stops[0]["step"] >= 5, err
     assert read_checkpoint(run / "last.pt")["step"] == stops[0]["step"]
+
+
+def test_warmup_cosine_run_logs_the_closed_form_lr_and_resumes_with_the_same_lrs(tmp_path):
+    import math
+
+    from speechsep.train.config import ScheduleConfig
+
+    data, valid = ToneMixtures(12), ToneMixtures(2, seed=1)
+    cfg = tiny_config(max_epochs=2, schedule=ScheduleConfig(kind="warmup_cosine", warmup_steps=2))  # 6 steps
+
+    def lrs(run):
+        records = [json.loads(x) for x in (run / "log.jsonl").read_text().splitlines()]
+        return {r["step"]: r["lr"] for r in records if r["kind"] == "train"}
+
+    whole = train(cfg, tmp_path / "whole", device="cpu", train_data=data, valid_data=valid, progress=False)
+    assert whole.stopped == "max_epochs" and whole.step == 6
+    # total_steps unset: the run's length, 2 epochs x 3 steps; the record of step s is update s - 1's lr
+    peak, final = 1e-3, 0.05e-3
+    expected = {s: peak * s / 3 if s <= 2 else final + (peak - final) * 0.5 * (1 + math.cos(math.pi * (s - 3) / 4))
+                for s in range(1, 7)}
+    assert lrs(tmp_path / "whole") == pytest.approx(expected, rel=1e-9)
+
+    def stop_at(step):
+        def hook(info: StepInfo):
+            if info.step == step:
+                raise KeyboardInterrupt
+        return hook
+
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, tmp_path / "cut", device="cpu", train_data=data, valid_data=valid, hooks=[stop_at(4)],
+              progress=False)
+    train(cfg, tmp_path / "cut", device="cpu", train_data=data, valid_data=valid, progress=False)
+    assert lrs(tmp_path / "cut") == lrs(tmp_path / "whole")
+    _assert_identical(_weights(tmp_path / "whole" / "last.pt"), _weights(tmp_path / "cut" / "last.pt"))
+
+
+def test_clean_first_epochs_is_refused_for_a_dataset_that_is_not_dynamic_mixing(tmp_path):
+    cfg = tiny_config(max_epochs=1)
+    cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, clean_first_epochs=1))
+    with pytest.raises(ValueError, match="clean_first_epochs applies to a dynamic-mixing"):
+        train(cfg, tmp_path / "run", device="cpu", train_data=ToneMixtures(8), valid_data=ToneMixtures(2),
+              progress=False)

@@ -1,8 +1,10 @@
+import math
+
 import pytest
 import torch
 
 from speechsep.train.config import ScheduleConfig
-from speechsep.train.schedule import EpochScheduler, rules_for
+from speechsep.train.schedule import EpochScheduler, make_scheduler, rules_for
 
 
 def _scheduler(kind, **changes):
@@ -64,3 +66,94 @@ def test_scheduler_state_round_trip_continues_identically():
 def test_unknown_kind_is_an_error():
     with pytest.raises(ValueError, match="schedule.kind"):
         ScheduleConfig(kind="cosine")
+
+
+def _warmup_cosine(peak=1e-3, **changes):
+    opt = torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))], lr=peak)
+    config = ScheduleConfig(kind="warmup_cosine", **changes)
+    return make_scheduler(opt, config, run_steps=1000)
+
+
+def _lrs(sched, steps):
+    out = []
+    for step in steps:
+        sched.at_step(step)
+        out.append(sched.lr)
+    return out
+
+
+def test_warmup_cosine_lr_at_warmup_peak_mid_decay_and_end():
+    peak, final = 1e-3, 0.05 * 1e-3
+    sched = _warmup_cosine(peak, warmup_steps=10, total_steps=110)
+    lrs = dict(zip([0, 5, 10, 35, 60, 109, 110, 500], _lrs(sched, [0, 5, 10, 35, 60, 109, 110, 500]), strict=True))
+    assert lrs[0] == pytest.approx(peak / 11, rel=1e-12)  # (step + 1) / (warmup + 1): small, never 0
+    assert lrs[5] == pytest.approx(peak * 6 / 11, rel=1e-12)
+    assert lrs[10] == pytest.approx(peak, rel=1e-12)
+    assert lrs[35] == pytest.approx(final + (peak - final) * 0.5 * (1 + math.cos(math.pi / 4)), rel=1e-12)
+    assert lrs[60] == pytest.approx(final + (peak - final) * 0.5, rel=1e-12)  # half-way: the mean
+    assert final < lrs[109] < final * 1.01
+    assert lrs[110] == lrs[500] == pytest.approx(final, rel=1e-12)
+    # no warm-up: the first update is at the peak; the lr is monotone after it
+    flat = _lrs(_warmup_cosine(peak, total_steps=20, final_lr_ratio=0.0), range(25))
+    assert flat[0] == peak and flat[20:] == [0.0] * 5
+    assert all(a >= b for a, b in zip(flat, flat[1:], strict=False))
+
+
+def test_warmup_cosine_never_stops_early_and_tracks_the_best():
+    sched = _warmup_cosine(warmup_steps=2, total_steps=10)
+    lrs_before = _lrs(sched, [7])
+    stops = [sched.step(score) for score in [1.0, 3.0] + [2.0] * 40]
+    assert not any(stops) and sched.best == 3.0 and sched.best_epoch == 2 and not sched.is_best()
+    assert sched.lr == lrs_before[0]  # epochs do not touch the lr
+
+
+def test_warmup_cosine_resumed_gives_the_same_lr_sequence():
+    whole = _lrs(_warmup_cosine(warmup_steps=4, total_steps=30), range(40))
+    first = _warmup_cosine(warmup_steps=4, total_steps=30)
+    head = _lrs(first, range(13))
+    first.step(1.0)
+    # a fresh optimiser and scheduler, as a resumed run builds them, loaded from the first's state
+    again = _warmup_cosine(warmup_steps=4, total_steps=30)
+    again.load_state_dict(first.state_dict())
+    again.optimizer.param_groups[0]["lr"] = first.lr  # what the optimiser's own state restores
+    assert head + _lrs(again, range(13, 40)) == whole
+    assert again.best == 1.0 and again.epochs == 1
+
+
+def test_warmup_cosine_planned_length_is_kept_on_resume():
+    opt = torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))], lr=1e-3)
+    planned = make_scheduler(opt, ScheduleConfig(kind="warmup_cosine", warmup_steps=2), run_steps=20)
+    assert planned.total_steps == 20
+    longer = make_scheduler(opt, ScheduleConfig(kind="warmup_cosine", warmup_steps=2), run_steps=50)
+    longer.load_state_dict(planned.state_dict())  # max_epochs raised on resume: the plan stays
+    assert longer.total_steps == 20
+    fixed = make_scheduler(opt, ScheduleConfig(kind="warmup_cosine", warmup_steps=2, total_steps=40), run_steps=20)
+    fixed.load_state_dict(planned.state_dict())  # a configured length is the config's
+    assert fixed.total_steps == 40
+    with pytest.raises(ValueError, match="shorter than the run"):
+        make_scheduler(opt, ScheduleConfig(kind="warmup_cosine", warmup_steps=30), run_steps=20)
+
+
+@pytest.mark.parametrize(("changes", "match"), [
+    ({"warmup_steps": -1}, "warmup_steps must be an integer >= 0"),
+    ({"warmup_steps": 1.5}, "warmup_steps must be an integer >= 0"),
+    ({"warmup_steps": 10, "total_steps": 10}, "total_steps must be an integer > warmup_steps"),
+    ({"total_steps": 0}, "total_steps must be an integer > warmup_steps"),
+    ({"final_lr_ratio": -0.1}, r"final_lr_ratio must be in \[0, 1\]"),
+    ({"final_lr_ratio": 1.5}, r"final_lr_ratio must be in \[0, 1\]"),
+    ({"final_lr_ratio": "lots"}, "final_lr_ratio must be a number"),
+    ({"patience": 3}, "does not use schedule.patience"),
+])
+def test_warmup_cosine_config_errors(changes, match):
+    with pytest.raises(ValueError, match=match):
+        ScheduleConfig(kind="warmup_cosine", **changes)
+
+
+def test_epoch_kinds_reject_step_fields_and_yaml_strings_become_floats():
+    with pytest.raises(ValueError, match="does not use schedule.warmup_steps"):
+        ScheduleConfig(kind="tfacm", warmup_steps=100)
+    with pytest.raises(ValueError, match="does not use schedule.total_steps"):
+        ScheduleConfig(kind="iterative", total_steps=100)
+    assert ScheduleConfig(kind="warmup_cosine", final_lr_ratio="5e-2").final_lr_ratio == 0.05
+    assert isinstance(make_scheduler(torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))]),
+                                     ScheduleConfig(kind="tfacm")), EpochScheduler)
