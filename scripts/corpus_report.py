@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 from collections import Counter
 from pathlib import Path
 
+from speechsep.data.voices import skip_reason_key
+
 
 def skip_reasons(skipped: list[dict]) -> Counter:
-    """Reasons counted with the file paths inside them removed ("byte-identical copy of /x/y.ogg")."""
-    return Counter(re.sub(r"(\s+of)?\s*/\S+", "", s["reason"]) for s in skipped)
+    """Reasons counted with the file paths inside them removed (reports written before the build
+    counted them this way hold per-file reasons)."""
+    return Counter(skip_reason_key(s["reason"]) for s in skipped)
 
 
 def source_table(speech: dict) -> list[str]:

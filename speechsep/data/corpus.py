@@ -58,6 +58,7 @@ __all__ = [
     "split_noise",
     "stream_names",
     "set_dir",
+    "tuples_from_json",
     "condition_mixing",
     "write_json",
     "mp_context",
@@ -94,14 +95,14 @@ class CorpusConfig:
     @classmethod
     def from_json(cls, d: dict) -> CorpusConfig:
         d = dict(d)
-        mixing = MixingConfig(**_tuples(d.pop("mixing")))
-        rooms = RoomDistribution(**_tuples(d.pop("rooms")))
-        conditions = {k: _tuples(v) for k, v in d.pop("conditions", {}).items()}
-        train_mixing = _tuples(d.pop("train_mixing", {}))
+        mixing = MixingConfig(**tuples_from_json(d.pop("mixing")))
+        rooms = RoomDistribution(**tuples_from_json(d.pop("rooms")))
+        conditions = {k: tuples_from_json(v) for k, v in d.pop("conditions", {}).items()}
+        train_mixing = tuples_from_json(d.pop("train_mixing", {}))
         return cls(mixing=mixing, rooms=rooms, conditions=conditions, train_mixing=train_mixing, **d)
 
 
-def _tuples(d: dict) -> dict:
+def tuples_from_json(d: dict) -> dict:
     """JSON stores tuples as lists; the dataclasses want tuples back."""
     return {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
 
@@ -112,7 +113,7 @@ def condition_mixing(cfg: CorpusConfig, condition: str | None) -> MixingConfig:
         return cfg.mixing
     if condition not in cfg.conditions:
         raise ValueError(f"condition {condition!r} is not one of this corpus's: {', '.join(cfg.conditions) or 'none'}")
-    return dataclasses.replace(cfg.mixing, **_tuples(cfg.conditions[condition]))
+    return dataclasses.replace(cfg.mixing, **tuples_from_json(cfg.conditions[condition]))
 
 
 def set_dir(root: str | os.PathLike, split: str, condition: str | None = None) -> Path:

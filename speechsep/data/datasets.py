@@ -19,7 +19,13 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from speechsep.audio import read_audio, resample
-from speechsep.data.corpus import condition_mixing, load_config, load_noise_bank, load_utterances
+from speechsep.data.corpus import (
+    condition_mixing,
+    load_config,
+    load_noise_bank,
+    load_utterances,
+    tuples_from_json,
+)
 from speechsep.data.mixing import MixingConfig, synthesize
 from speechsep.data.readers.folder import MixtureItem
 from speechsep.data.rooms import RoomBank
@@ -124,8 +130,7 @@ class DynamicMixing(Dataset):
             known = {f.name for f in dataclasses.fields(MixingConfig)}
             if unknown := sorted(set(mixing) - known):
                 raise ValueError(f"unknown mixing field(s) {unknown}; known: {', '.join(sorted(known))}")
-            self.mixing = dataclasses.replace(
-                self.mixing, **{k: tuple(v) if isinstance(v, list) else v for k, v in mixing.items()})
+            self.mixing = dataclasses.replace(self.mixing, **tuples_from_json(mixing))
         if segment_seconds is not None:
             self.mixing = dataclasses.replace(self.mixing, segment_seconds=float(segment_seconds))
         if isinstance(clean_first_epochs, bool) or not isinstance(clean_first_epochs, int) or clean_first_epochs < 0:

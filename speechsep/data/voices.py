@@ -32,7 +32,7 @@ from speechsep.data.sources import DEFAULT_SOURCES, SOURCES, Listing, SourceErro
 from speechsep.data.utterances import Utterances
 
 __all__ = ["SpeechOptions", "TINY_SOURCES", "WORD_SOURCES", "fetch_sources", "make_speech", "assign_splits",
-           "bandwidth_edge", "power_spectrum"]
+           "bandwidth_edge", "power_spectrum", "skip_reason_key"]
 
 TINY_SOURCES = ("fotaq", "drascula-en", "drascula-es", "asterisk-fr-armelle", "asterisk-es-co", "festvox-ru")
 """The sources of the CI-sized build (small packages, held-out splits from several sources)."""
@@ -231,6 +231,12 @@ def _split_summary(utts: Utterances) -> dict:
     return out
 
 
+def skip_reason_key(reason: str) -> str:
+    """A skip reason without the paths inside it ("byte-identical copy of /x/y.ogg" -> "byte-identical
+    copy"), so reasons can be counted."""
+    return re.sub(r"(\s+of)?\s*/\S+", "", reason)
+
+
 def _too_few_voices(count: int, opts: SpeechOptions, failed: dict[str, str]) -> ValueError:
     return ValueError(
         f"only {count} training voices remain (the minimum is {opts.min_train_speakers})"
@@ -298,8 +304,7 @@ def make_speech(opts: SpeechOptions, log=print) -> tuple[Utterances, list[np.nda
             sample_rates={str(k): v for k, v in sorted(rates[name].items())},
             bandwidth_hz=round(band.get(name, math.nan)),
             languages=sorted({utts.languages[i] for i in mine}),
-            # paths inside reasons ("byte-identical copy of /x/y.ogg") would make every reason unique
-            skipped_by_reason=dict(Counter(re.sub(r"(\s+of)?\s*/\S+", "", s["reason"]) for s in info["skipped"]).most_common()),
+            skipped_by_reason=dict(Counter(skip_reason_key(s["reason"]) for s in info["skipped"]).most_common()),
         )
         log(f"[speech] {name}: {info['decoded']} utterances, {info['speakers']} speakers, {info['minutes']} min, "
             f"{len(info['skipped'])} skipped, bandwidth {info['bandwidth_hz']} Hz")

@@ -31,12 +31,12 @@ from torch import nn
 
 from speechsep.blocks.encoders import export_friendly
 from speechsep.config import to_dict
+from speechsep.export.onnx import METADATA_KEY, open_session
 from speechsep.models.base import SeparationModel
 from speechsep.utils import atomic_path
 
 __all__ = ["export_offline_onnx", "OnnxSeparator", "offline_parity", "OfflineExportNotSupported", "CHECK_SECONDS"]
 
-METADATA_KEY = "speechsep"
 DEFAULT_OPSET = 17
 #: the lengths (seconds) on which an offline graph is checked against PyTorch; the trace uses neither
 CHECK_SECONDS = (1.0, 2.37)
@@ -199,18 +199,8 @@ class OnnxSeparator:
     is_causal = False
 
     def __init__(self, path: str | os.PathLike, *, threads: int | None = None, providers: list[str] | None = None):
-        import onnxruntime as ort
-
         self.path = Path(path)
-        options = ort.SessionOptions()
-        if threads:
-            options.intra_op_num_threads = threads
-            options.inter_op_num_threads = 1
-        self.session = ort.InferenceSession(str(self.path), options, providers=providers or ["CPUExecutionProvider"])
-        raw = self.session.get_modelmeta().custom_metadata_map.get(METADATA_KEY)
-        if raw is None:
-            raise ValueError(f"{self.path}: no '{METADATA_KEY}' metadata: not written by speechsep export")
-        self.meta = json.loads(raw)
+        self.session, self.meta = open_session(self.path, threads=threads, providers=providers)
         if self.meta.get("mode") != "offline":
             raise ValueError(f"{self.path} holds a streaming step, not an offline forward: use OnnxStreamer")
         self.sample_rate = int(self.meta["sample_rate"])

@@ -43,7 +43,8 @@ from speechsep.config import to_dict
 from speechsep.models.base import SeparationModel, StreamingNotSupported
 from speechsep.utils import atomic_path
 
-__all__ = ["export_onnx", "default_chunk_samples", "stream_parity", "OnnxStreamer", "OnnxState", "METADATA_KEY"]
+__all__ = ["export_onnx", "default_chunk_samples", "stream_parity", "open_session", "OnnxStreamer", "OnnxState",
+           "METADATA_KEY"]
 
 METADATA_KEY = "speechsep"
 DEFAULT_OPSET = 17
@@ -197,6 +198,22 @@ class OnnxState(NamedTuple):
     tensors: tuple[np.ndarray, ...]
 
 
+def open_session(path: Path, *, threads: int | None = None, providers: list[str] | None = None):
+    """``(onnxruntime session, speechsep metadata)`` of a file written by ``speechsep export``;
+    ``threads``: intra-op threads (None: onnxruntime's default)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    if threads:
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+    session = ort.InferenceSession(str(path), options, providers=providers or ["CPUExecutionProvider"])
+    raw = session.get_modelmeta().custom_metadata_map.get(METADATA_KEY)
+    if raw is None:
+        raise ValueError(f"{path}: no '{METADATA_KEY}' metadata: not written by speechsep export")
+    return session, json.loads(raw)
+
+
 class OnnxStreamer:
     """Runs an exported step with onnxruntime behind the model's streaming interface.
 
@@ -209,20 +226,10 @@ class OnnxStreamer:
     is_causal = True
 
     def __init__(self, path: str | os.PathLike, *, threads: int | None = None, providers: list[str] | None = None):
-        import onnxruntime as ort
-
         self.path = Path(path)
-        options = ort.SessionOptions()
         #: intra-op threads (None: onnxruntime's default, one per physical core)
         self.threads = threads
-        if threads:
-            options.intra_op_num_threads = threads
-            options.inter_op_num_threads = 1
-        self.session = ort.InferenceSession(str(self.path), options, providers=providers or ["CPUExecutionProvider"])
-        raw = self.session.get_modelmeta().custom_metadata_map.get(METADATA_KEY)
-        if raw is None:
-            raise ValueError(f"{self.path}: no '{METADATA_KEY}' metadata: not written by speechsep export")
-        self.meta = json.loads(raw)
+        self.session, self.meta = open_session(self.path, threads=threads, providers=providers)
         if self.meta.get("mode") == "offline":
             raise ValueError(f"{self.path} holds an offline (whole-utterance) forward, not a step: use OnnxSeparator")
         self.sample_rate = int(self.meta["sample_rate"])
