@@ -238,7 +238,12 @@ def test_two_candidates_at_once_stop_on_sigterm_resume_and_render_together(corpu
     parent = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     try:
         deadline = time.monotonic() + 120
-        while not all((out / n / "curve.jsonl").is_file() for n in names) and parent.poll() is None:
+        # curve.jsonl is written (empty) with every save of the state: wait for a first point in it
+        def has_point(n):
+            curve = out / n / "curve.jsonl"
+            return curve.is_file() and curve.read_text().strip() != ""
+
+        while not all(has_point(n) for n in names) and parent.poll() is None:
             assert time.monotonic() < deadline, "no first points"
             time.sleep(0.2)
         parent.send_signal(signal.SIGTERM)
