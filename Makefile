@@ -9,7 +9,7 @@ export OMP_NUM_THREADS ?= 2
 # Spinning OpenMP workers make torch 5-20x slower when the 2 cores are shared (measured: BENCHMARKS.md)
 export OMP_WAIT_POLICY ?= PASSIVE
 # PyTorch puts CPU tensors of 2 MB or more on transparent huge pages: fewer page faults for the big
-# activations of offline forwards and training steps (measured: bench/ab.py huge-pages, BENCHMARKS.md)
+# activations of offline forwards and training steps (measured: python -m bench ab huge-pages, BENCHMARKS.md)
 export THP_MEM_ALLOC_ENABLE ?= 1
 
 .PHONY: setup browser test lint demo bench clean
@@ -34,7 +34,7 @@ test: setup browser
 	$(PY) -m pytest -q tests
 
 lint: setup
-	$(VENV)/bin/ruff check speechsep tests
+	$(VENV)/bin/ruff check speechsep tests bench
 
 demo: setup
 	$(VENV)/bin/speechsep demo

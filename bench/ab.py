@@ -10,8 +10,8 @@ Makefile exports the variable; this measures what it buys and what it costs in m
 same step under bf16 autocast, what ``speechsep train --set precision=bf16`` runs (on CPUs with
 AVX512-BF16 or AMX, oneDNN's LSTM, matmul and convolution kernels have bf16 paths).
 
-    .venv/bin/python bench/ab.py huge-pages --rounds 3 --threads 1
-    .venv/bin/python bench/ab.py bf16 --rounds 3 --threads 1
+    .venv/bin/python -m bench ab huge-pages --rounds 3 --threads 1
+    .venv/bin/python -m bench ab bf16 --rounds 3 --threads 1
 
 Each job runs once per round in a fresh process with the setting off and once with it on, the
 order alternating between rounds, so a load change on a shared machine hits both sides alike.
@@ -27,6 +27,7 @@ import os
 import statistics
 import subprocess
 import sys
+from pathlib import Path
 
 #: (label, kind, preset, seconds of audio, batch) per experiment
 JOBS = {"huge-pages": [
@@ -51,8 +52,8 @@ def child(job: dict) -> dict:
 
     import torch
 
-    from speechsep.bench.anchor_child import forward_seconds, train_step_seconds
-    from speechsep.bench.tfacm_bench import stream
+    from bench.anchor_child import forward_seconds, train_step_seconds
+    from bench.tfacm import stream
     from speechsep.precision import autocast
     from speechsep.registry import build
 
@@ -79,6 +80,9 @@ def measure(job: dict, experiment: str, on: bool) -> dict:
         env["THP_MEM_ALLOC_ENABLE"] = "1" if on else "0"
     else:
         job = {**job, "bf16": on}
+    # the child imports this workshop package: put the checkout holding it on the child's path
+    root = str(Path(__file__).resolve().parents[1])
+    env["PYTHONPATH"] = os.pathsep.join([root, *filter(None, [env.get("PYTHONPATH")])])
     out = subprocess.run([sys.executable, __file__, "--child", json.dumps(job)], env=env, check=True,
                          capture_output=True, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])

@@ -2,7 +2,7 @@
 fast_bss_eval calls evaluate_example made before (its numpy path, once for the estimates and once
 for the mixture), interleaved utterance by utterance in one process, on real demo-corpus utterances.
 
-    .venv/bin/python bench/eval_metric_speed.py --data demo:/work/corpus/demo8k:test:reverb --count 10
+    .venv/bin/python -m bench eval-metric-speed --data demo:/work/corpus/demo8k:test:reverb --count 10
 
 The estimate is the reference with a little of the other source and of noise mixed in (what a
 decent separator gives); the timings do not depend on it. Prints medians and the largest difference

@@ -1,6 +1,6 @@
 """Dynamic-mixing throughput with and without augmentation, interleaved in one process.
 
-    .venv/bin/python bench/mixing_throughput.py /work/corpus/demo8k --count 200 --rounds 5
+    .venv/bin/python -m bench mixing-throughput /work/corpus/demo8k --count 200 --rounds 5
 
 Each round times ``count`` 4 s training mixtures of the corpus's mix with speed perturbation on
 (the default) and off (``speed_range = (1, 1)``), alternating, on one thread: what one loader

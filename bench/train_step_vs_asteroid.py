@@ -3,7 +3,7 @@
 Not part of the package (asteroid is an anchor, never a dependency). Run it from a throwaway venv
 that has torch and asteroid (installed with --no-deps) and the repository on PYTHONPATH:
 
-    PYTHONPATH=. /tmp/anchors-venv/bin/python bench/train_step_vs_asteroid.py --rounds 5 --threads 1
+    PYTHONPATH=. /tmp/anchors-venv/bin/python -m bench train-step-vs-asteroid --rounds 5 --threads 1
 
 (``--batch 4 --seconds 4`` is the issue's configuration; on CPU it needs 8-14 GB of activations for
 the larger models, more than a shared 24 GB machine had free, so ``--batch 1`` was used there.)

@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 exec .venv/bin/python -c '
-from speechsep.bench.anchor_env import ANCHOR_PACKAGES, ensure_anchor_venv
+from bench.anchor_env import ANCHOR_PACKAGES, ensure_anchor_venv
 print("anchor venv python:", ensure_anchor_venv(quiet=False))
 print("packages (--no-deps):", " ".join(ANCHOR_PACKAGES))
 '

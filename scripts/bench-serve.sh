@@ -11,11 +11,11 @@ IN=${IN:-speechsep/examples/mixture.wav}
 mkdir -p "$OUT"
 { date -u; uptime; nproc; } > "$OUT/conditions.txt"
 $PY -m speechsep stream "$IN" -o "$OUT/stream" --model "$MODEL" --chunk-ms 16 --threads 1 > "$OUT/anchor-step.txt"
-$PY -m speechsep.serve.loadtest --model "$MODEL" --input "$IN" --rate 8000 --seconds 20 --clients 1 \
+$PY -m bench serve-load --model "$MODEL" --input "$IN" --rate 8000 --seconds 20 --clients 1 \
     --json "$OUT/one-8k.json" > "$OUT/one-8k.md"
-$PY -m speechsep.serve.loadtest --model "$MODEL" --input "$IN" --rate 48000 --seconds 20 --clients 1 \
+$PY -m bench serve-load --model "$MODEL" --input "$IN" --rate 48000 --seconds 20 --clients 1 \
     --json "$OUT/one-48k.json" > "$OUT/one-48k.md"
-$PY -m speechsep.serve.loadtest --model "$MODEL" --input "$IN" --rate 8000 --seconds 10 --clients 1,2,3,4 \
+$PY -m bench serve-load --model "$MODEL" --input "$IN" --rate 8000 --seconds 10 --clients 1,2,3,4 \
     --json "$OUT/clients-8k.json" > "$OUT/clients-8k.md"
 $PY -m speechsep stream "$IN" -o "$OUT/stream" --model "$MODEL" --chunk-ms 16 --threads 1 > "$OUT/anchor-step-after.txt"
 uptime >> "$OUT/conditions.txt"

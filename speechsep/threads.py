@@ -5,7 +5,7 @@ Given 2 threads, PyTorch splits every element-wise operator above 32,768 element
 convolution, and on tensors that small the hand-off costs more than it saves (a (1, 64, 33, 16)
 1x1 conv takes 1.5x the time on 2 threads); the same 2 threads make the two kernels that carry most
 of the arithmetic faster: the attention's batched matmuls over the 1 s window (0.43x the time) and
-the LSTMs (0.65x) (``python -m speechsep.bench.tfacm_bench kernels``). So :func:`split_threads` runs
+the LSTMs (0.65x) (``python -m bench tfacm kernels``). So :func:`split_threads` runs
 a step on one thread, and the code that blocks mark with :data:`heavy_kernel` on ``heavy`` threads
 (BENCHMARKS.md, "TFACM": streaming real-time factors).
 

@@ -1,6 +1,6 @@
 """What machine the numbers came from, and the practical floor: how fast it multiplies matrices.
 
-The floor (issue 5): a model of M multiply-accumulates per second of audio cannot run faster than
+The floor: a model of M multiply-accumulates per second of audio cannot run faster than
 ``2 M / F`` seconds per second of audio on a machine whose dense float32 matmul throughput is ``F``
 FLOP/s (one MAC is two FLOPs, and a large matmul is the best case for every op a model runs). That
 ratio is the floor real-time factor; a model's distance to the floor is its measured real-time factor

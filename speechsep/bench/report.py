@@ -183,7 +183,7 @@ def _anchors(r: dict) -> list[str]:
                      offline or "-", train, memory, a["note"]])
     return ["## Anchors, same run: ours / theirs (time: < 1 means ours is faster)", "",
             "Run in a throwaway venv (`scripts/anchors-venv.sh`; anchors installed `--no-deps`, never package "
-            "dependencies) by `speechsep.bench.anchor_child`, which imports only the anchors' model modules.", "",
+            "dependencies) by `bench.anchor_child`, which imports only the anchors' model modules.", "",
             *_table(["anchor", "ours", "params M (ours/theirs)", "GMAC/s (ours/theirs)",
                      "offline s, ours / theirs = ratio", "train step s, ours / theirs", "peak memory ratio",
                      "what differs"], rows)]

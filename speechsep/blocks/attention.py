@@ -4,7 +4,7 @@ Axis legend: ``B`` batch (heads flattened into it by the caller), ``K`` frames, 
 
 TFACM's CAR module (Sec. II-C) attends over frames under a lower-triangular ("diagonal") mask. Over a
 whole utterance that costs O(K^2) and a stream would have to keep every past frame, so frame k here
-attends to frames ``k - window + 1 .. k`` only, offline and streaming alike (NOTES.md). The cache
+attends to frames ``k - window + 1 .. k`` only, offline and streaming alike (docs/design.md#bounded-attention-windows). The cache
 holds the last ``window - 1`` keys and values at a bounded size, plus how many of them are real (the
 stream's first frames have fewer predecessors); its size never grows.
 
@@ -24,6 +24,14 @@ A traced graph (ONNX export) cannot carry python-int positions or a buffer whose
 ``window - 1`` past frames, ``valid`` as a tensor, the new frames concatenated and the oldest dropped.
 Both paths score and weight through :meth:`WindowedCausalAttention._attend`, so the arithmetic
 exists once; they differ only in how the past is stored.
+
+A whole-utterance ``forward`` has a python loop over query blocks whose count follows the input
+length, which a trace would freeze. While tracing (the offline ONNX export), ``forward`` runs
+:meth:`WindowedCausalAttention.forward_blocked` instead: the frames zero-padded to whole blocks of
+``block`` queries, every block scored at once against itself and the ``ceil((window - 1) / block)``
+blocks before it, as a 4-D batched ``_attend``. Each query sees the same keys as in ``step`` (the rest
+is masked, and a masked key weighs exactly 0), so only float rounding differs; memory grows with
+``frames x (lookback + 1) x block`` instead of one block at a time, which is why eager mode keeps the loop.
 """
 
 from __future__ import annotations
@@ -122,14 +130,14 @@ class WindowedCausalAttention(nn.Module):
 
     def _attend(self, q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, a: torch.Tensor,
                 j: torch.Tensor, blocked: torch.Tensor | None = None) -> torch.Tensor:
-        """Queries ``(B, n, D_k)`` against keys/values ``(B, m, D)``; ``a`` ``(n, 1)`` and ``j`` ``(1, m)``
+        """Queries ``(..., n, D_k)`` against keys/values ``(..., m, D)``; ``a`` ``(n, 1)`` and ``j`` ``(1, m)``
         place them on one frame axis shifted by ``window - 1`` (query ``a`` sees keys ``a .. a + window - 1``);
-        ``blocked`` masks keys that are not real frames."""
+        ``blocked`` (broadcast to the scores) masks keys that are not real frames."""
         mask = (j < a) | (j > a + (self.window - 1))
         if blocked is not None:
             mask = mask | blocked
         with heavy_kernel:  # the products over the whole window: worth several threads (speechsep.threads)
-            scores = torch.matmul(q, keys.transpose(1, 2)) * (1.0 / math.sqrt(q.shape[-1]))
+            scores = torch.matmul(q, keys.transpose(-2, -1)) * (1.0 / math.sqrt(q.shape[-1]))
             return torch.matmul(F.softmax(scores.masked_fill(mask, float("-inf")), dim=-1), values)
 
     def step_fixed(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cache: FixedKVCache
@@ -149,8 +157,43 @@ class WindowedCausalAttention(nn.Module):
         return out, FixedKVCache(keys[:, n:], values[:, n:], valid)
 
     def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """Whole sequences from an empty cache: ``(B, K, D_k)``, ``(B, K, D_k)``, ``(B, K, D_v)`` -> ``(B, K, D_v)``."""
+        if torch.jit.is_tracing():  # the block loop below would be frozen at the traced length
+            return self.forward_blocked(q, k, v)
         state = self.init_state(q.shape[0], k.shape[-1], v.shape[-1], device=q.device, dtype=q.dtype)
         return self.step(q, k, v, state)[0]
+
+    def forward_blocked(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """:meth:`forward` with every query block at once, in ops whose sizes a trace keeps symbolic.
+
+        Frames are zero-padded to ``J`` whole blocks of ``Q = block`` frames; block ``b``'s queries score
+        the keys of blocks ``b - R .. b``, ``R = ceil((window - 1) / Q)`` (zero blocks before the start),
+        masked to each query's window and to real frames.
+        """
+        self._check(q, k, v)
+        past, size = self.window - 1, self.block
+        lookback = -(-past // size)
+        n = q.shape[1]
+        count = (n + size - 1) // size  # J
+
+        def blocks(t: torch.Tensor, front: int) -> torch.Tensor:
+            # (B, K, D) -> (B, front + J, Q, D): ``front`` zero blocks, then the frames, zeros to a whole block
+            t = F.pad(t, (0, 0, front * size, count * size - n))
+            return t.reshape(t.shape[0], front + count, size, t.shape[-1])
+
+        def with_lookback(t: torch.Tensor) -> torch.Tensor:
+            # (B, R + J, Q, D) -> (B, J, (R + 1) Q, D): block b's keys are blocks b - R .. b end to end
+            return torch.cat([t[:, r : r + count] for r in range(lookback + 1)], dim=2) if lookback else t
+
+        keys, values = with_lookback(blocks(k, lookback)), with_lookback(blocks(v, lookback))
+        # query a of block b is frame bQ + a; key j of its row is frame bQ + j - RQ. On _attend's axis
+        # (keys shifted by window - 1) query a sees j + past - RQ in a .. a + past
+        a = torch.arange(size, device=q.device).unsqueeze(1)
+        j = torch.arange((lookback + 1) * size, device=q.device).unsqueeze(0) + (past - lookback * size)
+        # keys before frame 0 (the zero blocks) are no frames: (J, 1, (R + 1) Q)
+        first = torch.arange(count, device=q.device).view(-1, 1, 1) * size
+        out = self._attend(blocks(q, 0), keys, values, a, j, blocked=first + j - past < 0)  # (B, J, Q, D_v)
+        return out.reshape(q.shape[0], count * size, v.shape[-1])[:, :n]
 
     def step(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cache: KVCache
              ) -> tuple[torch.Tensor, KVCache]:

@@ -48,6 +48,7 @@ from ..utils import check_waveform_batch
 from .framing import FramerState, Framing, OverlapAddState, ms_to_samples, stream_latency
 
 __all__ = [
+    "FramedFrontEnd",
     "ConvEncoder",
     "ConvDecoder",
     "STFT",
@@ -163,7 +164,7 @@ def _check_features(x: torch.Tensor, channels: int, what: str, name: str) -> Non
         raise ValueError(f"{name} must be shaped (..., {channels}, frames) ({what}); got {tuple(x.shape)}")
 
 
-class _Framed(nn.Module):
+class FramedFrontEnd(nn.Module):
     """What every front-end exposes about its frame layout (held in ``self.framing``)."""
 
     framing: Framing
@@ -190,7 +191,7 @@ class _Framed(nn.Module):
 
 
 # ----------------------------------------------------------------------------- learnable conv codec
-class ConvEncoder(_Framed):
+class ConvEncoder(FramedFrontEnd):
     """Learnable 1-D convolution analysis (Conv-TasNet/DPRNN style): ``N`` filters of ``W`` taps,
     stride ``H`` (default ``W // 2``). No ReLU: the caller decides."""
 
@@ -227,7 +228,7 @@ class ConvEncoder(_Framed):
         return f"num_filters={self.num_filters}, window={self.window}, hop={self.hop}, causal={self.causal}"
 
 
-class ConvDecoder(_Framed):
+class ConvDecoder(FramedFrontEnd):
     """Transposed-convolution synthesis: each frame's ``N`` features -> ``W`` samples, overlap-added."""
 
     def __init__(self, num_filters: int, window: int, hop: int | None = None, *, causal: bool = False, bias: bool = False):
@@ -279,7 +280,7 @@ class ConvDecoder(_Framed):
 
 
 # ----------------------------------------------------------------------------- STFT
-class _Fourier(_Framed):
+class _Fourier(FramedFrontEnd):
     """Shared constructor of STFT and ISTFT (window, hop, n_fft, alignment, window function)."""
 
     def __init__(self, window: int, hop: int, n_fft: int | None = None, *, causal: bool = False, window_fn: str = "hann"):
@@ -458,7 +459,7 @@ class CodecState(NamedTuple):
     synthesis: OverlapAddState
 
 
-class _Codec(_Framed):
+class _Codec(FramedFrontEnd):
     """An STFT/iSTFT pair with one frame layout."""
 
     def __init__(self, window: int, hop: int, n_fft: int | None = None, *, causal: bool = False, window_fn: str = "hann"):

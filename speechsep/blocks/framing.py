@@ -32,7 +32,8 @@ when input sample ``k_max*H - pad_left + W - 1`` has arrived. Writing ``t + pad_
 any size (one sample included) every ``r`` occurs, so the smallest constant delay that lets a
 stream return exactly ``n`` output samples for ``n`` input samples is ``W - 1`` (``r = 0``),
 whatever the hop and the alignment. A separator that looks ``a`` frames ahead adds ``a*H``.
-This is the TFACM decision in NOTES.md: the only look-ahead is the STFT window itself.
+This is the TFACM decision of docs/design.md#look-ahead-and-latency: the only look-ahead is the STFT
+window itself.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ to transpose a copy in and out, and oneDNN's deconvolution kernel is slow at suc
 transposed convolution is the sum over taps j of ``x @ W[:, :, j]`` placed at ``i * stride + j``:
 ``k`` plain matrix products of all positions at once, added into strided slices of the output.
 At a stream's 16 frames this takes 0.72-0.77x the time of the transposed conv, offline about the same
-(``python -m speechsep.bench.tfacm_bench kernels``; BENCHMARKS.md, "TFACM").
+(``python -m bench tfacm kernels``; BENCHMARKS.md, "TFACM").
 
 The weights stay in ``nn.ConvTranspose1d``'s layout ``(C_in, C_out, k)``, so checkpoints do not change.
 """

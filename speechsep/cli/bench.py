@@ -1,12 +1,21 @@
 """``speechsep bench``: every model against its anchors in one run; writes results JSON, BENCHMARKS.md, a plot.
 
 ``speechsep bench learn``: which models and recipes learn the most separation per CPU hour, measured
-by training each for the same budget (:mod:`speechsep.bench.learn`).
+by training each for the same budget (:mod:`bench.learn`).
+
+The installed library keeps what it reports itself (:mod:`speechsep.bench`: timing, peak memory,
+machine floor, the results schema, its markdown and plot), so ``--render-only`` works anywhere. The
+suite and the learning benchmark compare against other toolkits and train candidates: they live in
+the repository's workshop folder ``bench/``, which is not installed, and run from a checkout.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import sys
+from pathlib import Path
+from types import ModuleType
 
 NAME = "bench"
 HELP = ("measure params/MACs, offline and streaming speed, memory and training step of the registered models "
@@ -35,6 +44,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="measure nothing: render --markdown/--plot from an existing results file")
     sub = parser.add_subparsers(dest="bench_command", metavar="SUBCOMMAND")
     _add_learn_arguments(sub.add_parser("learn", help=LEARN_HELP, description=LEARN_HELP, epilog=LEARN_EPILOG))
+
+
+def workshop(module: str) -> ModuleType:
+    """Import ``module`` of the workshop package ``bench`` from the checkout this library runs from.
+
+    An editable install (``pip install -e .``) or ``python -m speechsep`` in the repository has the
+    checkout's root beside the ``speechsep`` package; a wheel has no workshop, and says what to do.
+    """
+    root = Path(__file__).resolve().parents[2]  # .../speechsep/cli/bench.py -> the checkout's root
+    # first on the path, so a bench.py in the working directory cannot stand in for it
+    if (root / "bench" / "__init__.py").is_file() and sys.path[:1] != [str(root)]:
+        sys.path.insert(0, str(root))
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as err:
+        if err.name not in ("bench", module):
+            raise
+        raise FileNotFoundError(
+            "this subcommand runs the workshop in the repository's bench/ folder, which is not installed: "
+            "run it from a source checkout (git clone the repository, then pip install -e . inside it); "
+            "--render-only RESULTS.json works without it") from None
 
 
 LEARN_HELP = ("train each candidate (recipe + overrides) from scratch for the same budget of training minutes, "
@@ -81,11 +111,11 @@ def _add_learn_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _run_learn(args: argparse.Namespace) -> int:
     import shlex
-    import sys
 
-    from speechsep.bench.learn import LearnOptions, exit_with_parent, run_learn
-    from speechsep.bench.learn_candidates import read_candidates
-    from speechsep.bench.learn_report import render
+    learn = workshop("bench.learn.run")
+    read_candidates = workshop("bench.learn.candidates").read_candidates
+    render = workshop("bench.learn.report").render
+    LearnOptions, exit_with_parent, run_learn = learn.LearnOptions, learn.exit_with_parent, learn.run_learn
 
     if args.render:
         results = render(args.render)
@@ -124,8 +154,6 @@ def run(args: argparse.Namespace) -> int:
     import json
     import os
     import shlex
-    import sys
-    from pathlib import Path
 
     from speechsep.bench.plot import plot_rtf_vs_macs
     from speechsep.bench.report import read_fragments, render_markdown
@@ -144,8 +172,8 @@ def run(args: argparse.Namespace) -> int:
     if args.render_only:
         results = validate(json.loads(Path(args.render_only).read_text()))
     else:
-        from speechsep.bench.plan import make_plan
-        from speechsep.bench.runner import run_bench
+        make_plan = workshop("bench.plan").make_plan
+        run_bench = workshop("bench.runner").run_bench
 
         plan = make_plan(quick=args.quick, models=args.models, threads=args.threads, anchors=not args.no_anchors,
                          pit=not args.no_pit)

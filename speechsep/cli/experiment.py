@@ -28,7 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="tiny: narrow models at 8 kHz and a short budget (CPU); paper: Sec. 3 sizes, 16 kHz, 100 epochs")
     p.add_argument("--data", required=True,
                    help="one dataset spec (speechsep.data.spec grammar) whose train/valid/test splits are used: "
-                        "KIND:ROOT (demo:/work/corpus/demo8k), any one split named (demo:/work/corpus/demo8k:test:reverb, "
+                        "KIND:ROOT (demo:CORPUS), any one split named (demo:CORPUS:test:reverb, "
                         "whamr:/data/whamr:tt:8k), or {split} marked (folder:/d/{split}/mix:/d/{split}/s1,/d/{split}/s2)")
     p.add_argument("--out", required=True, help="output folder (runs/, tables/, results.json)")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))

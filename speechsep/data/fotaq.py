@@ -1,7 +1,7 @@
 """Speech from "Flight of the Amazon Queen" (Debian package ``flight-of-the-amazon-queen``).
 
 The game ships its resources in one table file, ``queen.1c`` (layout measured on version 1.0.0-9,
-see ``/work/shared/DATA.md``):
+see docs/design.md#flight-of-the-amazon-queen):
 
 - header: ``QTBL``, the version ``CEM10`` padded with NULs, a flags byte at offset 12
   (1 = speech compressed as MP3) and a big-endian uint16 entry count at offset 13;

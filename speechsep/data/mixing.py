@@ -24,7 +24,12 @@ condition, a corpus sets its own mix, see ``speechsep.data.demo``):
   late, the other stops early), as in LibriMix's "max" mode and real conversations;
 - augmentation (dynamic mixing): each speaker's utterances are played at a speed uniform in
   ``speed_range`` (resampling with soxr: tempo, pitch and formants move together, so one voice
-  becomes many; Ko et al., Interspeech 2015), and the levels above are the gain augmentation.
+  becomes many; Ko et al., Interspeech 2015), the levels above are the gain augmentation, and with
+  ``channel_eq_db`` > 0 each speaker gets a random smooth equaliser (a spectral tilt and three
+  bumps on a log-frequency axis, at most that many dB; :func:`random_equalizer`): the recording
+  chain of a game or a prompt set stops being a cue that tells two voices apart, and the timbre of
+  one voice varies from mixture to mixture. The EQ is applied to the dry source, so the targets
+  carry it too.
 Bandwidths: sources differ (GSM prompts end near 3.6 kHz, one game's speech near 2.4 kHz); when the
 two speakers of a mixture differ, both are low-passed to the narrower band (``match_bandwidth``), so
 a model cannot separate by bandwidth instead of by voice.
@@ -44,7 +49,7 @@ from speechsep.data.noise import loop_crossfade
 
 __all__ = [
     "NOISE_CONDITIONS", "MixingConfig", "Placement", "MixturePlan", "Rendered", "plan_mixture", "assemble",
-    "render", "synthesize", "lowpass", "change_speed",
+    "render", "synthesize", "lowpass", "change_speed", "Equalizer", "random_equalizer", "equalize",
 ]
 
 _EPS = 1e-12
@@ -65,6 +70,7 @@ class MixingConfig:
     partial_overlap_probability: float = 0.0
     overlap_range: tuple[float, float] = (0.3, 1.0)  # overlap as a fraction of the segment, when partial
     speed_range: tuple[float, float] = (1.0, 1.0)  # speed perturbation per speaker; (1, 1) = off
+    channel_eq_db: float = 0.0  # largest gain of the random per-speaker equaliser; 0 = off
     match_bandwidth: bool = True
     level_dbfs: tuple[float, float] = (-30.0, -20.0)  # RMS of the louder target
     lead_seconds: tuple[float, float] = (0.0, 0.5)  # silence before a speaker's first word
@@ -87,6 +93,8 @@ class MixingConfig:
         lo, hi = self.speed_range
         if not 0.5 <= lo <= hi <= 2.0:
             raise ValueError(f"speed_range must satisfy 0.5 <= low <= high <= 2; got {self.speed_range}")
+        if not 0.0 <= self.channel_eq_db <= 24.0:
+            raise ValueError(f"channel_eq_db must be in [0, 24] dB; got {self.channel_eq_db}")
 
 
 @dataclass(frozen=True)
@@ -98,6 +106,47 @@ class Placement:
     start: int
     source_offset: int
     count: int
+
+
+@dataclass(frozen=True)
+class Equalizer:
+    """A smooth gain curve over log frequency: ``tilt_db`` from 100 Hz to 4 kHz (half below, half
+    above 630 Hz) plus Gaussian bumps of ``gains_db`` at ``centers_hz``, ``widths_oct`` octaves wide
+    (standard deviation); the total is clipped to +-``limit_db``."""
+
+    tilt_db: float
+    centers_hz: tuple[float, ...]
+    widths_oct: tuple[float, ...]
+    gains_db: tuple[float, ...]
+    limit_db: float
+
+    def response_db(self, freqs_hz: np.ndarray) -> np.ndarray:
+        octaves = np.log2(np.maximum(freqs_hz, 50.0) / 630.0)
+        # 100 Hz .. 4 kHz spans 5.3 octaves: the tilt is tilt_db across that span
+        gain = self.tilt_db * octaves / 5.32
+        for center, width, g in zip(self.centers_hz, self.widths_oct, self.gains_db, strict=True):
+            gain = gain + g * np.exp(-0.5 * (np.log2(np.maximum(freqs_hz, 50.0) / center) / width) ** 2)
+        return np.clip(gain, -self.limit_db, self.limit_db)
+
+
+def random_equalizer(rng: np.random.Generator, limit_db: float, bumps: int = 3) -> Equalizer:
+    """Tilt uniform in +-``limit_db``; ``bumps`` bumps centred log-uniformly in 150 Hz-3.5 kHz, 0.3-1
+    octave wide, gains uniform in +-``limit_db``."""
+    return Equalizer(
+        tilt_db=float(rng.uniform(-limit_db, limit_db)),
+        centers_hz=tuple(float(c) for c in np.exp(rng.uniform(np.log(150.0), np.log(3500.0), bumps))),
+        widths_oct=tuple(float(w) for w in rng.uniform(0.3, 1.0, bumps)),
+        gains_db=tuple(float(g) for g in rng.uniform(-limit_db, limit_db, bumps)),
+        limit_db=float(limit_db),
+    )
+
+
+def equalize(x: np.ndarray, eq: Equalizer, sample_rate: int) -> np.ndarray:
+    """Zero-phase filtering of ``x`` (last axis) by ``eq``'s magnitude response, in one FFT (as :func:`lowpass`)."""
+    n = x.shape[-1]
+    size = scipy.fft.next_fast_len(n, real=True)
+    response = 10.0 ** (eq.response_db(np.fft.rfftfreq(size, 1.0 / sample_rate)) / 20.0)
+    return scipy.fft.irfft(scipy.fft.rfft(x, size, axis=-1) * response, size, axis=-1)[..., :n].astype(x.dtype)
 
 
 @dataclass
@@ -113,6 +162,7 @@ class MixturePlan:
     dry: bool = False  # anechoic: the direct path stands for the room
     overlap: float = 1.0  # fraction of the segment where both speakers' windows overlap
     speeds: list[float] = field(default_factory=list)  # one per speaker
+    equalizers: list[Equalizer] = field(default_factory=list)  # one per speaker, empty when the EQ is off
     room: int = -1  # index in a room bank, or -1 when the room is simulated for this mixture
     extra: dict = field(default_factory=dict)
 
@@ -225,7 +275,7 @@ def plan_mixture(
     relative = float(rng.uniform(*cfg.relative_level_db))
     snr_range = {"whamr": cfg.snr_db, "wide": cfg.wide_snr_db}.get(noise)
     snr = float(rng.uniform(*snr_range)) if snr_range is not None else math.nan
-    return MixturePlan(
+    plan = MixturePlan(
         speakers=picked,
         placements=placements,
         relative_level_db=relative,
@@ -238,6 +288,10 @@ def plan_mixture(
         overlap=overlap,
         speeds=speeds,
     )
+    # drawn last and only when on: every other draw, and corpora built without it, stay as they were
+    if cfg.channel_eq_db > 0:
+        plan.equalizers = [random_equalizer(rng, cfg.channel_eq_db) for _ in picked]
+    return plan
 
 
 def assemble(placements: list[Placement], load: Callable[[int], np.ndarray], segment: int,
@@ -354,6 +408,8 @@ def synthesize(
     plan.room, reverb_rir, direct_rir = responses(rng)
     segment = int(round(cfg.segment_seconds * sample_rate))
     dry = np.stack([assemble(p, load_utterance, segment, f) for p, f in zip(plan.placements, plan.speeds, strict=True)])
+    for c, eq in enumerate(plan.equalizers):
+        dry[c] = equalize(dry[c], eq, sample_rate)
     band = math.inf
     if cfg.match_bandwidth and bandwidths is not None:
         used = [min((float(bandwidths[p.utterance]) for p in places), default=math.inf) for places in plan.placements]

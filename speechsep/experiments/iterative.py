@@ -152,7 +152,7 @@ def data_splits(spec: str) -> tuple[str, str, str]:
     marks the place anywhere (``folder:/d/{split}/mix:/d/{split}/s1,/d/{split}/s2``).
     """
     if not spec:
-        raise ValueError("no data given: pass a dataset spec such as demo:/work/corpus/demo8k")
+        raise ValueError("no data given: pass a dataset spec such as demo:CORPUS")
     kind = spec.split(":", 1)[0].lower()
     names = _SPLITS.get(kind, _DEFAULT_SPLITS)
     if "{split}" in spec:

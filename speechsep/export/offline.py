@@ -1,7 +1,7 @@
 """Export a model's offline (whole-utterance) forward to ONNX, and run it with onnxruntime.
 
 The graph is ``forward`` on a whole mixture, for models that cannot stream (``is_causal`` False:
-the BLSTM ``tf-mask-blstm``) and, on request, for causal ones::
+the BLSTM ``tf-mask-blstm``, the iterative separators) and, on request, for causal ones::
 
     input:  mixture (B, T) float32      output: sources (B, C, T) float32      (B and T dynamic)
 
@@ -9,9 +9,14 @@ TorchScript's ONNX exporter has neither ``torch.stft``/complex tensors nor ``unf
 length, so the model is traced under :func:`speechsep.blocks.encoders.export_friendly`, which turns
 the STFT/iSTFT into real convolutions (the training and inference numerics are untouched). A trace
 records one input length; anything in ``forward`` that computes with that length in python (a
-segmentation into chunks, a loop over frames) would be frozen into the graph. So the export is
-checked: the graph runs in onnxruntime on two more lengths and must match PyTorch, else
-:class:`OfflineExportNotSupported` says what could not be exported and nothing is written.
+segmentation into chunks, a loop over frames) would be frozen into the graph. The segmenting models
+(DPRNN, iterative, SkiM, RE-SepFormer, TFACM's T-Local) count their segments in integer ops the trace
+keeps symbolic and cut them with ``reshape``/``cat`` (:mod:`speechsep.blocks.segmentation`); windowed
+attention runs block-parallel while traced (``WindowedCausalAttention.forward_blocked``), and TFACM and
+TF-GridNet take one pass over all frames instead of their eager block loops. Memory then grows with
+the input length. Either way the export is checked: the graph runs in onnxruntime on two more lengths
+and must match PyTorch, else :class:`OfflineExportNotSupported` says what could not be exported and
+nothing is written.
 """
 
 from __future__ import annotations

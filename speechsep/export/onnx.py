@@ -7,10 +7,11 @@ The exported graph is one call of ``model.step`` on a fixed chunk of ``chunk_sam
     inputs:  chunk (B, chunk_samples) float32, then every state tensor       (state_<path>)
     outputs: out (B, C, chunk_samples) float32, then every next state tensor (next_state_<path>)
 
-A model whose ``step`` keeps python-int counters or buffers of changing size (which a traced graph
-would freeze at their first values) provides a traceable twin instead: ``export_state(batch_size,
-chunk_samples)`` and ``export_step(chunk, state)``, same output, tensors only, fixed sizes; they are
-exported when present (TFACM: ``TFACM.export_step``).
+What is traced is the model's declared export step (:meth:`SeparationModel.export_step`, from
+:meth:`SeparationModel.export_state`): ``step`` itself unless the model's ``step`` keeps python-int
+counters or buffers of changing size (which a traced graph would freeze at their first values); such
+a model overrides the two with a traceable twin, same output, tensors only, fixed sizes (TFACM:
+``TFACM.export_step``).
 
 The state container (NamedTuple, dataclass, tuple, dict, nested) is flattened with
 ``torch.utils._pytree``; the names come from each tensor's path in it (``state.lstm[0]`` becomes
@@ -52,19 +53,9 @@ DEFAULT_OPSET = 17
 DEFAULT_CHUNK_MS = 16.0
 
 
-def _model_hop(model: SeparationModel) -> int:
-    """The model's frame hop in samples when it exposes one (STFT or conv-encoder stride), else 1."""
-    for owner in (model, getattr(model, "config", None)):
-        for name in ("hop_length", "hop", "stride", "frame_hop"):
-            value = getattr(owner, name, None)
-            if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-                return value
-    return 1
-
-
 def default_chunk_samples(model: SeparationModel, chunk_ms: float = DEFAULT_CHUNK_MS) -> int:
     """``chunk_ms`` at the model's rate, rounded up to a whole number of hops (128 at 8 kHz, hop 8)."""
-    hop = _model_hop(model)
+    hop = model.hop
     samples = chunk_ms * model.sample_rate / 1000.0
     return max(1, math.ceil(samples / hop - 1e-9)) * hop
 
@@ -110,7 +101,7 @@ class _StepGraph(nn.Module):
         super().__init__()
         self.model = model
         self.spec = spec
-        self.step = getattr(model, "export_step", None) or model.step
+        self.step = model.export_step
 
     def forward(self, chunk: torch.Tensor, *flat_state: torch.Tensor) -> tuple[torch.Tensor, ...]:
         out, next_state = self.step(chunk, pytree.tree_unflatten(list(flat_state), self.spec))
@@ -154,10 +145,7 @@ def export_onnx(
     if chunk_samples < 1 or batch_size < 1:
         raise ValueError(f"chunk_samples and batch_size must be >= 1, got {chunk_samples} and {batch_size}")
     model = model.eval()
-    if hasattr(model, "export_state"):
-        state = model.export_state(batch_size, chunk_samples)
-    else:
-        state = model.init_state(batch_size)
+    state = model.export_state(batch_size, chunk_samples)
     leaves, names, spec = _flatten_state(state)
     graph = _StepGraph(model, spec)
     chunk = torch.zeros(batch_size, chunk_samples)
@@ -215,12 +203,13 @@ def open_session(path: Path, *, threads: int | None = None, providers: list[str]
 
 
 class OnnxStreamer:
-    """Runs an exported step with onnxruntime behind the model's streaming interface.
+    """Runs an exported step with onnxruntime behind the model's streaming interface
+    (:class:`speechsep.models.base.Streamer`).
 
     ``state = s.init_state(B)``; ``out, state = s.step(chunk (B, n), state)`` with ``out (B, C, n)``
     as a torch tensor, exactly like ``SeparationModel.step``, except that ``n`` must be a multiple of
-    ``chunk_samples`` (the graph's fixed chunk; a stream driver reads in chunks of that size) and
-    ``B`` must be the exported batch size.
+    ``chunk_samples`` (the graph's fixed chunk, also its ``step_samples``; a stream driver reads in
+    chunks of that size) and ``B`` must be the exported batch size.
     """
 
     is_causal = True
@@ -243,6 +232,10 @@ class OnnxStreamer:
     @property
     def latency_ms(self) -> float:
         return 1000.0 * self.latency / self.sample_rate
+
+    @property
+    def step_samples(self) -> int:
+        return self.chunk_samples
 
     def init_state(self, batch_size: int = 1) -> OnnxState:
         if batch_size != self.batch_size:

@@ -12,6 +12,15 @@
 The card is written before ``model.pt`` and every file atomically, so
 :func:`speechsep.inference.loading.bundled_models` (which looks for ``model.pt``) never lists half a
 bundle.
+
+A card ships to other machines, so it names no folder of the machine that wrote it (see
+:func:`portable`): a dataset spec's root becomes the environment variable the shipped recipes read
+for that kind (``demo:/data/demo8k:test`` -> ``demo:${SPEECHSEP_DEMO_ROOT}:test``), a bundled model
+is named by its place in the package (``speechsep/pretrained/NAME/model.pt``), and any other absolute
+path by its last components (a checkpoint as ``RUN/last.pt``, a run or data folder by its name), as
+the card's commands name them relative to where they run. This applies to the data, commands and
+``init_from`` fields, the embedded ``config_yaml`` and ``bundled_with``; the free-text notes are the
+author's.
 """
 
 from __future__ import annotations
@@ -32,7 +41,8 @@ from speechsep.complexity import complexity
 from speechsep.inference.loading import PRETRAINED_DIR
 from speechsep.utils import atomic_path, expand_path
 
-__all__ = ["EXAMPLES_DIR", "Example", "bundled_example", "score_example", "run_history", "bundle_run"]
+__all__ = ["EXAMPLES_DIR", "Example", "bundled_example", "score_example", "run_history", "bundle_run",
+           "ROOT_VARIABLES", "portable"]
 
 #: the bundled real example (mixture.wav, s1.wav, s2.wav, example.json): scripts/make_example.py
 EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
@@ -53,7 +63,7 @@ def bundled_example(root: Path = EXAMPLES_DIR) -> Example:
     if missing or not refs:
         raise FileNotFoundError(f"bundled example incomplete: missing {', '.join(map(str, missing)) or 's1.wav ...'}")
     meta = json.loads((root / "example.json").read_text())
-    return Example(mixture, refs, str(meta.get("source", root)))
+    return Example(mixture, refs, str(meta.get("source", root.name)))
 
 
 def score_example(model, example: Example | None = None) -> float:
@@ -122,7 +132,7 @@ def _sessions(history: dict[str, Any], init_from: str | None) -> list[dict[str, 
             # with another schedule): that run's steps and hours are part of this model's training
             earlier = _sessions(run_history(source), _run_init_from(source))
     this = {k: history[k] for k in SESSION_KEYS}
-    return [*earlier, {**this, "init_from": init_from}]
+    return [*earlier, {**this, "init_from": portable(init_from)}]
 
 
 def _run_init_from(run_dir: Path) -> str | None:
@@ -131,6 +141,86 @@ def _run_init_from(run_dir: Path) -> str | None:
     if not config.is_file():
         return None
     return (yaml.safe_load(config.read_text()) or {}).get("init_from")
+
+
+#: the environment variable written in place of each dataset kind's root: the ones the shipped
+#: recipes read (``speechsep/train/recipes.py``), so a card's specs work wherever they are set
+ROOT_VARIABLES = {"demo": "SPEECHSEP_DEMO_ROOT", "corpus": "SPEECHSEP_ITERSIM_ROOT", "wham": "WHAM_ROOT",
+                  "whamr": "WHAMR_ROOT", "librimix": "LIBRIMIX_ROOT"}
+_SPEC_KINDS = (*ROOT_VARIABLES, "folder")
+
+
+def _is_spec(text: str) -> bool:
+    """``KIND:ROOT...`` of a known kind (``demo: trained for ...`` in prose is not one)."""
+    kind, _, rest = text.partition(":")
+    return kind.lower() in _SPEC_KINDS and bool(rest) and not rest[0].isspace()
+
+
+def _is_machine_path(text: str) -> bool:
+    """Absolute (``/...``, ``~...``, ``C:\\...``) and not written with a variable."""
+    return "$" not in text and (text.startswith(("/", "~", "\\")) or (len(text) > 2 and text[1:3] in (":/", ":\\")))
+
+
+def _portable_spec(spec: str) -> str:
+    kind, _, rest = spec.partition(":")
+    root, sep, tail = rest.partition(":")
+    if kind.lower() == "folder":  # folder:MIXDIR:S1DIR,S2DIR: each folder by its name
+        dirs, sep2, options = tail.partition(":")
+        dirs = ",".join(portable(d, keep=1) for d in dirs.split(","))
+        return f"{kind}:{portable(root, keep=1)}{sep}{dirs}{sep2}{options}"
+    if "$" in root:
+        return spec
+    return f"{kind}:${{{ROOT_VARIABLES[kind.lower()]}}}{sep}{tail}"
+
+
+def portable(value: Any, *, keep: int = 2) -> Any:
+    """``value`` with this machine's folders taken out (see the module doc), for a card.
+
+    A dataset spec gets its kind's root variable; a path to a bundled ``model.pt`` becomes
+    ``speechsep/pretrained/NAME/model.pt``; another absolute path keeps its last ``keep`` components;
+    dicts and lists are rewritten item by item; anything else is returned as it is.
+    """
+    if isinstance(value, dict):
+        return {k: portable(v, keep=keep) for k, v in value.items()}
+    if isinstance(value, list):
+        return [portable(v, keep=keep) for v in value]
+    if not isinstance(value, str):
+        return value
+    if _is_spec(value):
+        return _portable_spec(value)
+    if not _is_machine_path(value):
+        return value
+    path = Path(value.replace("\\", "/"))
+    if path.name == "model.pt" and path.parent.parent.name == "pretrained":
+        return f"speechsep/pretrained/{path.parent.name}/model.pt"
+    return "/".join(part for part in path.parts[-keep:] if part not in ("/", "~")) or path.name
+
+
+def _portable_yaml(text: str) -> str:
+    """A run's ``config.yaml`` with :func:`portable` applied to its values (unchanged text if nothing moved)."""
+    try:
+        config = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+    clean = portable(config)
+    return text if clean == config else yaml.safe_dump(clean, sort_keys=False)  # as the trainer writes it
+
+
+def _portable_argv(argv: list[str], run_dir: Path) -> str:
+    """The ``speechsep bundle`` command line as typed, with the run folder by its name and no machine path."""
+    words = [Path(argv[0]).name]
+    for word in argv[1:]:
+        option, eq, value = word.partition("=") if word.startswith("--") else ("", "", word)
+        if not option and _is_machine_path(word) and expand_path(word).resolve() == run_dir.resolve():
+            value = run_dir.name
+        words.append(f"{option}{eq}{portable(value, keep=1)}")
+    return _shell_join(words)
+
+
+def _shell_join(words: list[str]) -> str:
+    """``shlex.join``, except that a word holding ``${VARIABLE}`` is double-quoted so the shell expands it."""
+    return " ".join(f'"{w}"' if "${" in w and not any(c in w for c in '"`\\') else shlex.quote(w)
+                    for w in words)
 
 
 def _db(value: float | None) -> str:
@@ -217,7 +307,7 @@ def bundle_run(
             if tensor.is_floating_point():
                 tensor.copy_(tensor.half().float())
     history = run_history(run_dir)
-    config_text = (run_dir / "config.yaml").read_text() if (run_dir / "config.yaml").is_file() else ""
+    config_text = _portable_yaml((run_dir / "config.yaml").read_text()) if (run_dir / "config.yaml").is_file() else ""
     train_config = payload.get("extra", {}).get("train_config") or {}
     # Every condition of a corpus that has them (clean, noisy, mixed): the card reports each; the
     # first is the headline (``test``), as the table of ``speechsep models`` reads it.
@@ -225,9 +315,9 @@ def bundle_run(
     for condition, spec in condition_specs(data_spec):
         result = evaluate(model, open_dataset(spec, sample_rate=model.sample_rate), limit=limit, progress=progress)
         tests[condition or "all"] = {
-            "data": spec,
+            "data": portable(spec),
             "utterances": result.utterances,
-            "command": "speechsep eval " + shlex.join([name, "--data", spec, "--out", "results.csv"]),
+            "command": _shell_join(["speechsep", "eval", name, "--data", portable(spec), "--out", "results.csv"]),
             "summary": result.summary,
             "throughput": result.throughput(),
         }
@@ -252,7 +342,7 @@ def bundle_run(
         "params_m": round(cost.params / 1e6, 4),
         "macs_g": round(cost.macs_per_second / 1e9, 3),
         "training": {
-            "data": train_config.get("data", {}).get("train", "see config"),
+            "data": portable(train_config.get("data", {}).get("train", "see config")),
             "command": f"speechsep train {recipe} --out {run_dir.name}{warm}",
             "continue_command": f"speechsep train {recipe} --out NEW_RUN --set init_from=speechsep/pretrained/{name}/model.pt"
                                 f"{carry_on}",
@@ -267,7 +357,7 @@ def bundle_run(
         "test": next(iter(tests.values())),
         "tests": tests,
         "example": {"source": bundled_example().description, "si_snri": score_example(model)},
-        "bundled_with": shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+        "bundled_with": _portable_argv(sys.argv, run_dir),
         "notes": notes,
     }
     out = dest / name

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from speechsep.audio import read_audio, resample, write_audio
-from speechsep.models.base import SeparationModel, StreamingNotSupported
+from speechsep.models.base import Streamer, StreamingNotSupported
 from speechsep.threads import split_threads
 from speechsep.utils import check_waveform_batch
 
@@ -115,7 +115,7 @@ class StreamStats:
 
 
 def stream_waveform(
-    model: SeparationModel,
+    model: Streamer,
     wav: torch.Tensor,
     chunk_samples: int,
     *,
@@ -135,16 +135,17 @@ def stream_waveform(
     ``align=False`` returns the raw stream output (delayed by ``model.latency``, its first
     ``latency`` samples silent); ``align=True`` returns it flushed and shifted back onto the input.
 
-    ``model`` may also be a runtime with a fixed step size (an
-    :class:`~speechsep.export.onnx.OnnxStreamer`: it has ``chunk_samples``): ``chunk_samples`` must then
-    be a multiple of it, and the last, shorter chunk is padded with zeros (as the flush would be).
+    ``model`` may be any :class:`~speechsep.models.base.Streamer`, also a runtime with a fixed step
+    size (an :class:`~speechsep.export.onnx.OnnxStreamer`: ``step_samples`` > 1): ``chunk_samples``
+    must then be a multiple of it, and the last, shorter chunk is padded with zeros (as the flush
+    would be).
     """
     if not model.is_causal:
         raise StreamingNotSupported(f"{type(model).__name__} is not causal and cannot stream")
     if chunk_samples < 1:
         raise ValueError(f"chunk_samples must be at least 1; got {chunk_samples}")
-    fixed = int(getattr(model, "chunk_samples", 0) or 0)
-    if fixed and chunk_samples % fixed:
+    fixed = model.step_samples
+    if chunk_samples % fixed:
         raise ValueError(f"this runtime steps {fixed} samples at a time: chunk_samples must be a multiple of "
                          f"{fixed}; got {chunk_samples}")
     wav = check_waveform_batch(wav, "wav")
@@ -154,7 +155,7 @@ def stream_waveform(
     outs, times, produced = [], [], 0
 
     def run(chunk: torch.Tensor, state):
-        if fixed and chunk.shape[-1] % fixed:  # only the stream's last chunk: zeros, like the flush
+        if chunk.shape[-1] % fixed:  # only the stream's last chunk: zeros, like the flush
             chunk = torch.nn.functional.pad(chunk, (0, fixed - chunk.shape[-1] % fixed))
         return model.step(chunk, state)
 
@@ -182,7 +183,7 @@ def stream_waveform(
     out = torch.cat(outs, dim=-1) if outs else wav.new_zeros(wav.shape[0], model.num_sources, 0)
     out = out[..., latency : latency + total] if align else out[..., :total]
     stats = StreamStats(model.sample_rate, chunk_samples, latency, total / model.sample_rate,
-                        tuple(times), (threads if split else None) or getattr(model, "threads", None)
+                        tuple(times), (threads if split else None) or model.threads
                         or torch.get_num_threads(), split_threads=split)
     return out, stats
 
@@ -198,7 +199,7 @@ class StreamedFile:
 
 
 def stream_file(
-    model: SeparationModel,
+    model: Streamer,
     path: str | os.PathLike,
     out_dir: str | os.PathLike,
     *,

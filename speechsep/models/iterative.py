@@ -8,7 +8,7 @@ DPRNN blocks run on every stream with shared weights); one shared mask layer tur
 ReLU mask on the mixture's encoding, and the decoder (learnable, or the iSTFT with the mixture's
 phase) makes the waveform. Iterations reuse the SISO module always and the SIMO module when
 ``share_simo`` (Table 3 uses iteration-specific SIMO modules). Decisions where the paper is silent
-are in /work/shared/NOTES.md ("Iterative separation").
+are in docs/design.md#iterative-separation.
 
 Axis legend:
     B  batch            C  sources          T  samples
@@ -25,7 +25,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from speechsep.blocks.dprnn import DPRNNBlock, overlap_add, segment
+from speechsep.blocks.dprnn import DPRNNBlock, group_norm, overlap_add, segment
 from speechsep.blocks.encoders import ConvDecoder, ConvEncoder, MagnitudeCodec
 from speechsep.blocks.framing import ms_to_samples
 from speechsep.losses.objectives import ObjectiveConfig, ObjectiveTerm, assemble_terms
@@ -220,7 +220,7 @@ class _SIMO(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, (C+1)F, K) -> streams (B*C, G, S, N)."""
-        y = segment(self.bottleneck(self.norm(x)), self.segment_size)  # (B, G, S, N)
+        y = segment(self.bottleneck(group_norm(self.norm, x)), self.segment_size)  # (B, G, S, N)
         for block in self.blocks:
             y = block(y)
         b, g, s, n = y.shape

@@ -12,7 +12,7 @@ segment, as in the public model (``mem_type='av'``).
 
 Causal version (TFACM Table I): intra attention is masked to earlier frames of the same segment; the
 memory transformer is masked to earlier segments, over a bounded window of ``memory_window``
-segments (so a stream keeps a constant state, NOTES.md), and segment ``j`` receives the memory
+segments (so a stream keeps a constant state, docs/design.md#bounded-attention-windows), and segment ``j`` receives the memory
 output of segment ``j - 1``: a segment's average is only known once it has ended.
 
 Streaming: ``step`` walks the new frames in runs that stay inside one segment; the intra attention
@@ -29,8 +29,10 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
+from speechsep.blocks import segmentation
 from speechsep.blocks.attention import KVCache, WindowedCausalAttention
-from speechsep.models.dprnn_causal import TABLE1, ConvCodecConfig, TimeDomainConfig, TimeDomainMaskingModel
+from speechsep.models.paper_tables import TFACM_TABLE1
+from speechsep.models.time_domain import ConvCodecConfig, TimeDomainConfig, TimeDomainMaskingModel
 from speechsep.registry import register_model, register_preset
 
 __all__ = ["ReSepFormerConfig", "ReSepFormer", "ReSepFormerCore", "ReSepFormerState", "TransformerStack"]
@@ -65,14 +67,18 @@ class _CausalTransformerLayer(nn.Module):
         head_dim = self.qkv.in_features // self.heads
         return self.attn.init_state(rows * self.heads, head_dim, head_dim, device=device, dtype=dtype)
 
-    def forward(self, x: torch.Tensor, cache: KVCache) -> tuple[torch.Tensor, KVCache]:
+    def forward(self, x: torch.Tensor, cache: KVCache | None) -> tuple[torch.Tensor, KVCache | None]:
+        """``cache=None``: the whole sequence from an empty cache, and no cache back."""
         rows, n, dim = x.shape
         # (R, n, 3D) -> 3 x (R*E, n, D/E): heads folded into the batch of the attention kernel
         q, k, v = (
             t.reshape(rows, n, self.heads, dim // self.heads).transpose(1, 2).reshape(rows * self.heads, n, -1)
             for t in self.qkv(self.norm_attn(x)).chunk(3, dim=-1)
         )
-        a, cache = self.attn.step(q, k, v, cache)
+        if cache is None:
+            a = self.attn(q, k, v)  # traceable with a run-time length (WindowedCausalAttention.forward)
+        else:
+            a, cache = self.attn.step(q, k, v, cache)
         a = a.reshape(rows, self.heads, n, dim // self.heads).transpose(1, 2).reshape(rows, n, dim)
         x = x + self.out(a)
         return x + self.ffn(self.norm_ffn(x)), cache
@@ -92,15 +98,15 @@ class TransformerStack(nn.Module):
         return tuple(layer.init_state(rows, device=device, dtype=dtype) for layer in self.layers)
 
     def forward(self, x: torch.Tensor, positions: torch.Tensor, cache: tuple[KVCache, ...] | None = None
-                ) -> tuple[torch.Tensor, tuple[KVCache, ...]]:
-        if cache is None:
-            cache = self.init_state(x.shape[0], device=x.device, dtype=x.dtype)
+                ) -> tuple[torch.Tensor, tuple[KVCache, ...] | None]:
+        """``cache=None``: the whole sequence from empty caches (what ``init_state`` starts), no caches back."""
         z = x + _sinusoid(positions, self.dim).to(x.dtype)
         new = []
-        for layer, layer_cache in zip(self.layers, cache, strict=True):
+        for layer, layer_cache in zip(self.layers, (None,) * len(self.layers) if cache is None else cache,
+                                      strict=True):
             z, c = layer(z, layer_cache)
             new.append(c)
-        return x + self.norm(z), tuple(new)
+        return x + self.norm(z), None if cache is None else tuple(new)
 
 
 class ReSepFormerState(NamedTuple):
@@ -140,9 +146,9 @@ class ReSepFormerCore(nn.Module):
         self._check(x)
         batch, frames, dim = x.shape
         size = self.segment
-        groups = max(1, math.ceil(frames / size))
-        # (B, K, N) -> (B*J, S, N)
-        seg = nn.functional.pad(x, (0, 0, 0, groups * size - frames)).reshape(batch * groups, size, dim)
+        groups = segmentation.segment_count(frames, size)
+        # (B, K, N) -> (B, J, S, N), zeros past the end -> (B*J, S, N)
+        seg = segmentation.split(x, size, groups).reshape(batch * groups, size, dim)
         inside = torch.arange(size, device=x.device)
         for block, intra in enumerate(self.intra):
             seg, _ = intra(seg, inside)
@@ -242,7 +248,7 @@ register_preset(
     "resepformer", ReSepFormer.family, ReSepFormerConfig(),
     "Causal RE-SepFormer, TFACM Table I: the public WSJ0-2mix model (encoder 128 x 16 / stride 8, 2 blocks of "
     "8 intra + 8 memory layers, width 128, 8 heads, FFN 1024, segments of 150 frames), masked to the past",
-    paper=TABLE1["resepformer"], tags=("tfacm-table1", "paper-scale"),
+    paper=TFACM_TABLE1["resepformer"], tags=("tfacm-table1", "paper-scale"),
 )
 register_preset(
     "resepformer-tiny", ReSepFormer.family,

@@ -19,20 +19,16 @@ become the next segment's initial states.
 from __future__ import annotations
 
 import dataclasses
-import math
 from typing import NamedTuple
 
 import torch
 from torch import nn
 
+from speechsep.blocks import segmentation
+from speechsep.blocks.dprnn import ResidualLSTM
 from speechsep.blocks.recurrent import LSTMState
-from speechsep.models.dprnn_causal import (
-    TABLE1,
-    ConvCodecConfig,
-    ResidualLSTM,
-    TimeDomainConfig,
-    TimeDomainMaskingModel,
-)
+from speechsep.models.paper_tables import TFACM_TABLE1
+from speechsep.models.time_domain import ConvCodecConfig, TimeDomainConfig, TimeDomainMaskingModel
 from speechsep.registry import register_model, register_preset
 
 __all__ = ["SkiMConfig", "SkiM", "SkiMCore", "SkiMState"]
@@ -83,9 +79,9 @@ class SkiMCore(nn.Module):
         self._check(x)
         batch, frames, dim = x.shape
         size, hidden = self.segment, self.hidden
-        groups = max(1, math.ceil(frames / size))
-        # (B, K, N) -> (B*J, S, N)
-        seg = nn.functional.pad(x, (0, 0, 0, groups * size - frames)).reshape(batch * groups, size, dim)
+        groups = segmentation.segment_count(frames, size)
+        # (B, K, N) -> (B, J, S, N), zeros past the end -> (B*J, S, N)
+        seg = segmentation.split(x, size, groups).reshape(batch * groups, size, dim)
         init = None
         for layer, seg_lstm in enumerate(self.seg):
             seg, last = seg_lstm(seg, init)
@@ -134,7 +130,7 @@ class SkiMCore(nn.Module):
 
 @dataclasses.dataclass
 class SkiMConfig(TimeDomainConfig):
-    """Causal SkiM. Defaults: the Table I size (NOTES.md): 128 filters of 2 samples, stride 1."""
+    """Causal SkiM. Defaults: the Table I size (docs/design.md#baseline-sizes): 128 filters of 2 samples, stride 1."""
 
     codec: ConvCodecConfig = dataclasses.field(default_factory=lambda: ConvCodecConfig(128, 2, 1))
     bottleneck: int = 128
@@ -160,7 +156,7 @@ register_preset(
     "skim", SkiM.family, SkiMConfig(),
     "Causal SkiM, TFACM Table I: encoder 128 x 2 samples / stride 1, 3 layers of 256-unit one-way LSTMs, "
     "segments of 50 frames without overlap, memory on h and c",
-    paper=TABLE1["skim"], tags=("tfacm-table1", "paper-scale"),
+    paper=TFACM_TABLE1["skim"], tags=("tfacm-table1", "paper-scale"),
 )
 register_preset(
     "skim-tiny", SkiM.family,

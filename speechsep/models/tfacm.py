@@ -1,4 +1,4 @@
-"""TFACM: time-frequency attention cache memory model for real-time separation (papers/tfacm.txt).
+"""TFACM: time-frequency attention cache memory model for real-time separation (Chen, Li, Yang and Hu).
 
 Axis legend:
     B  batch          C  sources        T  samples        N  embedding channels
@@ -6,7 +6,7 @@ Axis legend:
 
 Pipeline (Sec. II, Fig. 1-2): causal STFT (8 ms Hann window, 1 ms hop) -> (B, 2, F, K) real/imag ->
 CConv2d + layer norm -> B blocks of [F-Local, T-Local with cache memory, CAR] -> CDeconv2d to 2C
-channels -> complex mapping (or mask) -> iSTFT. Everything is causal (NOTES.md): non-overlapping
+channels -> complex mapping (or mask) -> iSTFT. Everything is causal (docs/design.md#tfacm): non-overlapping
 T-Local segments, the cache memory shifted one segment (eq. 2), attention over a bounded window of
 past frames, causal input/output convolutions. The only look-ahead is the STFT window, reported as
 ``latency``.
@@ -14,7 +14,9 @@ past frames, causal input/output convolutions. The only look-ahead is the STFT w
 The separator is written once, as ``step`` over a chunk of frames with an explicit state. The
 offline ``forward`` runs it over the whole utterance in blocks of ``offline_block_frames`` frames
 from the initial state (bounded memory on long inputs); streaming runs it over the frames each
-audio chunk completes. Both therefore compute the same numbers.
+audio chunk completes. Both therefore compute the same numbers. A trace (the offline ONNX export)
+takes :meth:`TFACMSeparator.forward` instead: the same modules in one pass over all frames, the
+T-Local segments in parallel, sizes that follow the input length.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from speechsep.blocks import segmentation
 from speechsep.blocks.causal_conv import CausalConv2d, CausalConvTranspose2d
 from speechsep.blocks.encoders import CodecState, ComplexCodec
 from speechsep.blocks.framing import (
@@ -37,6 +40,7 @@ from speechsep.blocks.framing import (
 from speechsep.blocks.norm import ChannelLayerNorm
 from speechsep.blocks.recurrent import LSTMState, select_state
 from speechsep.models.base import ModelConfig, SeparationModel, StreamingNotSupported
+from speechsep.models.paper_tables import TFACM_TABLE1, TFACM_TABLE2
 from speechsep.models.tfacm_modules import (
     CAR,
     CacheMemory,
@@ -237,6 +241,34 @@ class TFACMSeparator(nn.Module):
         new_state = SeparatorState(state.frames + k, input_cache, carries, convs, cars, memory, output_cache)
         return y.reshape(b, self.cfg.num_sources, 2, f, k), new_state
 
+    def forward(self, spec: torch.Tensor) -> torch.Tensor:
+        """The whole utterance from :meth:`init_state` in one pass, ``(B, 2, F, K)`` -> ``(B, C, 2, F, K)``:
+        what :meth:`step` computes on all K frames, with all T-Local segments of a block in one LSTM call and
+        every size following K at run time, so a trace of it holds for any length (offline ONNX export).
+        Its memory grows with K; :meth:`TFACM.forward` runs :meth:`step` over blocks of frames instead.
+        """
+        if not self.cfg.cache_memory:
+            # (one line, short: the ONNX export quotes it as the reason)
+            raise NotImplementedError(
+                "the unaligned cache-memory ablation (cache_memory=False) starts the last, partial T-Local segment "
+                "from a state after a run-time number of frames, which no one-pass graph holds")
+        b, _, f, k = spec.shape
+        hidden = self.cfg.hidden_size
+        x = self.input_norm(self.input_conv(spec))
+        # eq. 2: block 0's segments (and the first segment of every block) start from zeros
+        zeros = spec.new_zeros(segmentation.segment_count(k, self.segment), b * f, hidden)
+        inits = SegmentStates(zeros, zeros)
+        for i, block in enumerate(self.blocks):
+            x, finals = block.tlocal(block.flocal(x), inits)
+            x = block.car(x)
+            if i + 1 == len(self.blocks):
+                break
+            # eq. 1-2: segment l + 1 of block i + 1 starts from the re-encoded final state of segment l of
+            # block i (the memory runs over all segments; the output of the last one is never used)
+            mem, _ = self.memory.step(finals, self.memory.init_state(b * f, device=spec.device, dtype=spec.dtype))
+            inits = SegmentStates(F.pad(mem.h[:-1], (0, 0, 0, 0, 1, 0)), F.pad(mem.c[:-1], (0, 0, 0, 0, 1, 0)))
+        return self.output_conv(x).reshape(b, self.cfg.num_sources, 2, f, k)
+
     def step(self, spec: torch.Tensor, state: SeparatorState) -> tuple[torch.Tensor, SeparatorState]:
         b, _, f, k = spec.shape
         c = self.cfg.num_sources
@@ -332,15 +364,19 @@ class TFACM(SeparationModel):
     def forward(self, mixture: torch.Tensor) -> torch.Tensor:
         mixture = check_waveform_batch(mixture)
         feats = self.codec.encode(mixture)  # (B, 2, F, K)
-        state = self.separator.init_state(mixture.shape[0], device=mixture.device, dtype=mixture.dtype)
-        block = self.offline_block_frames
-        if not self.config.cache_memory:  # the unaligned ablation needs chunks that start segments
-            block = -(-block // self.separator.segment) * self.separator.segment
-        outs = []
-        for s in range(0, feats.shape[-1], block):
-            out, state = self.separator.step(feats[..., s : s + block], state)
-            outs.append(out)
-        out = torch.cat(outs, dim=-1) if len(outs) != 1 else outs[0]
+        if torch.jit.is_tracing():
+            # the block loop below would be frozen at the traced length: one pass whose sizes follow K
+            out = self.separator(feats)
+        else:
+            state = self.separator.init_state(mixture.shape[0], device=mixture.device, dtype=mixture.dtype)
+            block = self.offline_block_frames
+            if not self.config.cache_memory:  # the unaligned ablation needs chunks that start segments
+                block = -(-block // self.separator.segment) * self.separator.segment
+            outs = []
+            for s in range(0, feats.shape[-1], block):
+                out, state = self.separator.step(feats[..., s : s + block], state)
+                outs.append(out)
+            out = torch.cat(outs, dim=-1) if len(outs) != 1 else outs[0]
         return self.codec.decode(self._estimate(out, feats), mixture.shape[-1])
 
     def _check_streamable(self) -> None:
@@ -445,15 +481,13 @@ def _preset(name: str, description: str, paper: dict | None = None, tags: tuple[
 _preset(
     "tfacm-large",
     "TFACM (Large), Table I: the released configuration (N=64, B=3, H=64, 2 heads)",
-    paper={"params_m": 1.0, "macs_g": 36.5, "wham_sdri": 13.3, "wham_si_snri": 13.0, "whamr_sdri": 9.6,
-           "whamr_si_snri": 8.9, "librimix_sdri": 11.7, "librimix_si_snri": 11.0, "gpu_time_ms": 57.00},
+    paper=TFACM_TABLE1["tfacm-large"],
     tags=("tfacm-table1",),
 )
 _preset(
     "tfacm-small",
     "TFACM (Small), Table I: N=64, B=2, H=64, 4 heads; sub-band width 4 (not given in the paper)",
-    paper={"params_m": 0.5, "macs_g": 19.4, "wham_sdri": 12.0, "wham_si_snri": 10.9, "whamr_sdri": 9.6,
-           "whamr_si_snri": 9.0, "librimix_sdri": 10.2, "librimix_si_snri": 9.3, "gpu_time_ms": 45.17},
+    paper=TFACM_TABLE1["tfacm-small"],
     tags=("tfacm-table1",),
     num_blocks=2, num_heads=4, subband_width=4, tlocal_kernel=4,
 )
@@ -465,12 +499,12 @@ _preset(
 _preset(
     "tfacm-large-no-cm",
     "Table II ablation: cache memory replaced by an unaligned identity (not causal: cannot stream)",
-    paper={"wham_sdri": 11.8, "wham_si_snri": 11.4}, tags=("tfacm-table2",), cache_memory=False,
+    paper=TFACM_TABLE2["tfacm-large-no-cm"], tags=("tfacm-table2",), cache_memory=False,
 )
 _preset(
     "tfacm-large-no-car",
     "Table II ablation: the gated convolution after the CAR attention removed",
-    paper={"wham_sdri": 11.8, "wham_si_snri": 11.5}, tags=("tfacm-table2",), car=False,
+    paper=TFACM_TABLE2["tfacm-large-no-car"], tags=("tfacm-table2",), car=False,
 )
 _preset(
     "tfacm-tiny",

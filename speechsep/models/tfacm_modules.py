@@ -1,4 +1,4 @@
-"""The parts of the TFACM separator (papers/tfacm.txt, Sec. II-C): F-Local, T-Local, cache memory, CAR.
+"""The parts of the TFACM separator (the TFACM paper, Sec. II-C): F-Local, T-Local, cache memory, CAR.
 
 Axis legend:
     B  batch          N  embedding channels       F  frequency bins       K  frames (a chunk of them)
@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from speechsep.blocks import segmentation
 from speechsep.blocks.attention import FixedKVCache, KVCache, WindowedCausalAttention
 from speechsep.blocks.causal_conv import CausalConv2d, CausalConvTranspose1d
 from speechsep.blocks.norm import ChannelLayerNorm, FrameLayerNorm
@@ -117,12 +118,37 @@ class TLocal(nn.Module):
         b, n, f, k = x.shape
         return self.norm.channels_last(x.permute(0, 2, 3, 1)).view(b * f, k, n)  # (B*F, K, N)
 
-    def _finish(self, x: torch.Tensor, seq: torch.Tensor, y: torch.Tensor, conv_cache: torch.Tensor
-                ) -> tuple[torch.Tensor, torch.Tensor]:
+    def _finish(self, x: torch.Tensor, seq: torch.Tensor, y: torch.Tensor, conv_cache: torch.Tensor | None
+                ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``conv_cache=None``: the transposed conv from silence (its ``forward``), no cache back."""
         b, n, f, k = x.shape
         y = seq + self.lstm_norm(y)  # SkiM's segment LSTM: residual around the normalised projection
-        y, conv_cache = self.back.step(y, conv_cache)  # (B*F, K, N)
+        if conv_cache is None:
+            y = self.back(y)  # (B*F, K, N)
+        else:
+            y, conv_cache = self.back.step(y, conv_cache)
         return x + y.view(b, f, k, n).permute(0, 3, 1, 2), conv_cache
+
+    def forward(self, x: torch.Tensor, inits: SegmentStates) -> tuple[torch.Tensor, SegmentStates]:
+        """The whole sequence from the stream's start, every segment at once: :meth:`step` from frame 0
+        with a zero carry, in sizes a trace keeps symbolic (offline ONNX export).
+
+        ``x`` ``(B, N, F, K)``; ``inits`` ``(J, B*F, H)`` starts segment ``j`` of ``J = ceil(K / W2)`` (segment 0
+        included). The last segment runs over zeros past frame K, so of its final state (returned
+        with the others) only what its real frames reach is right; eq. 2 never uses it.
+        """
+        b, n, f, k = x.shape
+        groups = inits.h.shape[0]
+        seq = self._sequence(x)  # (B*F, K, N)
+        # (B*F, K, N) -> (B*F*J, W2, N), batch index = bf * J + segment (the layout of ``step``'s whole segments)
+        inp = segmentation.split(seq, self.segment, groups).reshape(b * f * groups, self.segment, n)
+        h0 = inits.h.transpose(0, 1).reshape(1, b * f * groups, self.hidden)
+        c0 = inits.c.transpose(0, 1).reshape(1, b * f * groups, self.hidden)
+        y, st = self.lstm.step(inp, LSTMState(h0.contiguous(), c0.contiguous()))
+        y = y.reshape(b * f, groups * self.segment, n)[:, :k]
+        finals = SegmentStates(st.h.reshape(b * f, groups, self.hidden).transpose(0, 1),
+                               st.c.reshape(b * f, groups, self.hidden).transpose(0, 1))
+        return self._finish(x, seq, y, None)[0], finals
 
     def step(self, x: torch.Tensor, position: int, carry: LSTMState, inits: SegmentStates | None,
              conv_cache: torch.Tensor) -> tuple[torch.Tensor, SegmentStates, torch.Tensor]:
@@ -224,7 +250,7 @@ class _HeadProjection(nn.Module):
 
     def __init__(self, channels: int, heads: int, dim: int, num_bins: int, eps: float):
         super().__init__()
-        self.heads, self.dim, self.eps = heads, dim, eps
+        self.heads, self.dim, self.num_bins, self.eps = heads, dim, num_bins, eps
         self.conv = nn.Conv2d(channels, heads * dim, 1)
         self.prelu = nn.Parameter(torch.full((heads, 1, 1, 1), 0.25))
         self.weight = nn.Parameter(torch.ones(heads, dim, num_bins, 1))
@@ -234,7 +260,8 @@ class _HeadProjection(nn.Module):
         b, _, f, k = x.shape
         y = F.prelu(self.conv(x).view(b, self.heads, self.dim, f, k), self.prelu.view(-1))  # a slope per head
         # frames first, (D, F) last: one fused layer norm per head and frame, in the layout attention takes
-        y = F.layer_norm(y.permute(0, 1, 4, 2, 3), (self.dim, f), eps=self.eps)  # (B, M, K, D, F)
+        # (the normalised shape from the config: an ONNX graph needs it constant, not read off x)
+        y = F.layer_norm(y.permute(0, 1, 4, 2, 3), (self.dim, self.num_bins), eps=self.eps)  # (B, M, K, D, F)
         y = y * self.weight.squeeze(-1)[:, None] + self.bias.squeeze(-1)[:, None]  # per-head gain and bias
         return y.view(b * self.heads, k, self.dim * f)
 
@@ -299,14 +326,29 @@ class CAR(nn.Module):
         left = self.gate_left.dw.init_state(batch_size, self.num_bins, device=device, dtype=dtype)
         return CARState(kv, left, left.clone())
 
-    def step(self, x: torch.Tensor, state: CARState) -> tuple[torch.Tensor, CARState]:
+    def _refine(self, x: torch.Tensor, v: torch.Tensor, gate_left: torch.Tensor | None,
+                gate_right: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        """Attention output ``(B*M, K, N/M*F)`` -> the block's output and the gated convs' new caches."""
         b, n, f, k = x.shape
-        attend = self.attention.step_fixed if isinstance(state.kv, FixedKVCache) else self.attention.step
-        v, kv = attend(self.query(x), self.key(x), self.value(x), state.kv)  # (B*M, K, N/M*F)
         v = v.reshape(b, self.heads, k, self.value_dim, f).permute(0, 1, 3, 4, 2).reshape(b, n, f, k)
         x = x + self.proj(v)
         if not self.gated:
-            return x, CARState(kv, None, None)
-        left, cache_l = self.gate_left.step(x, state.gate_left)
-        right, cache_r = self.gate_right.step(x, state.gate_right)
-        return self.gate_out(left * right), CARState(kv, cache_l, cache_r)
+            return x, None, None
+        left, cache_l = self.gate_left.step(x, gate_left)
+        right, cache_r = self.gate_right.step(x, gate_right)
+        return self.gate_out(left * right), cache_l, cache_r
+
+    def step(self, x: torch.Tensor, state: CARState) -> tuple[torch.Tensor, CARState]:
+        attend = self.attention.step_fixed if isinstance(state.kv, FixedKVCache) else self.attention.step
+        v, kv = attend(self.query(x), self.key(x), self.value(x), state.kv)  # (B*M, K, N/M*F)
+        x, cache_l, cache_r = self._refine(x, v, state.gate_left, state.gate_right)
+        return x, CARState(kv, cache_l, cache_r)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The whole sequence from :meth:`init_state`; the attention through ``WindowedCausalAttention.forward``
+        (block-parallel while traced)."""
+        v = self.attention(self.query(x), self.key(x), self.value(x))  # (B*M, K, N/M*F)
+        gates = None
+        if self.gated:
+            gates = self.gate_left.dw.init_state(x.shape[0], self.num_bins, device=x.device, dtype=x.dtype)
+        return self._refine(x, v, gates, gates)[0]

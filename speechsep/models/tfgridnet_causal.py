@@ -19,7 +19,7 @@ Each block has
 Causality (TFACM Sec. II-B): the input/output convolutions are causal in time (CConv2d/CDeconv2d),
 the temporal LSTM is one-way, attention is masked to the past. The frequency LSTM stays
 bidirectional: it reads only the current frame. Attention keeps a bounded window of past frames
-(``attention_window``, NOTES.md) so that a stream's state is constant; the offline forward uses the same
+(``attention_window``, docs/design.md#bounded-attention-windows) so that a stream's state is constant; the offline forward uses the same
 window. The model's only look-ahead is the STFT window (``latency``). The public TF-GridNet divides
 the mixture by its standard deviation over the whole utterance; that reads the future, so it is left
 out here.
@@ -33,6 +33,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import nn
 
+from speechsep.blocks import segmentation
 from speechsep.blocks.attention import KVCache, WindowedCausalAttention
 from speechsep.blocks.causal_conv import CausalConv2d, CausalConvTranspose1d, CausalConvTranspose2d
 from speechsep.blocks.encoders import ComplexCodec
@@ -40,7 +41,7 @@ from speechsep.blocks.framing import OutputAligner
 from speechsep.blocks.norm import ChannelLayerNorm, FrameLayerNorm
 from speechsep.blocks.recurrent import CausalLSTM, LSTMState
 from speechsep.models.base import ModelConfig, SeparationModel
-from speechsep.models.dprnn_causal import TABLE1
+from speechsep.models.paper_tables import TFACM_TABLE1
 from speechsep.registry import register_model, register_preset
 from speechsep.utils import check_waveform_batch
 
@@ -61,7 +62,7 @@ class _IntraFrame(nn.Module):
         batch, channels, bins, frames = x.shape
         # (B, D, F, K) -> (B*K, D, F) -> (B*K, D, F-I+1, I) -> (B*K, F-I+1, D*I)
         z = self.norm(x).permute(0, 3, 1, 2).reshape(batch * frames, channels, bins)
-        z = z.unfold(-1, self.kernel, 1).permute(0, 2, 1, 3).flatten(2)
+        z = segmentation.sliding(z, self.kernel).permute(0, 2, 1, 3).flatten(2)
         z = self.deconv(self.lstm(z)[0].transpose(1, 2))  # (B*K, D, F)
         return x + z.view(batch, frames, channels, bins).permute(0, 2, 3, 1)
 
@@ -101,7 +102,7 @@ class _SubbandTemporal(nn.Module):
         # the unfold window of frame k covers frames k-I+1 .. k: the past I-1 come from the state
         full = torch.cat([state.frames, self.norm(x)], dim=-1)
         # (B, D, F, K, I) -> (B*F, K, D*I)
-        windows = full.unfold(-1, self.kernel, 1).permute(0, 2, 3, 1, 4).reshape(batch * bins, frames, -1)
+        windows = segmentation.sliding(full, self.kernel).permute(0, 2, 3, 1, 4).reshape(batch * bins, frames, -1)
         y, lstm_state = self.lstm.step(windows, state.lstm)
         y, deconv_state = self.deconv.step(y, state.deconv)  # (B*F, K, D)
         y = y.view(batch, bins, frames, channels).permute(0, 3, 1, 2)
@@ -139,12 +140,16 @@ class _FullBandAttention(nn.Module):
         batch, heads, ch, bins, frames = z.shape
         return z.permute(0, 1, 4, 2, 3).reshape(batch * heads, frames, ch * bins)
 
-    def forward(self, x: torch.Tensor, cache: KVCache) -> tuple[torch.Tensor, KVCache]:
+    def forward(self, x: torch.Tensor, cache: KVCache | None) -> tuple[torch.Tensor, KVCache | None]:
+        """``cache=None``: the whole sequence from an empty cache, and no cache back."""
         batch, channels, bins, frames = x.shape
         q = self._flat([f(x) for f in self.query])
         k = self._flat([f(x) for f in self.key])
         v = self._flat([f(x) for f in self.value])
-        out, cache = self.attn.step(q, k, v, cache)  # (B*L, K, D/L*F)
+        if cache is None:
+            out = self.attn(q, k, v)  # (B*L, K, D/L*F), block-parallel while traced
+        else:
+            out, cache = self.attn.step(q, k, v, cache)
         # (B*L, K, D/L*F) -> (B, L, K, D/L, F) -> (B, D, F, K)
         out = out.view(batch, self.heads, frames, channels // self.heads, bins).permute(0, 1, 3, 4, 2)
         return x + self.proj(out.reshape(batch, channels, bins, frames)), cache
@@ -191,10 +196,13 @@ class TFGridNetCore(nn.Module):
 
     def forward(self, spec: torch.Tensor, state: TFGridNetState | None = None
                 ) -> tuple[torch.Tensor, TFGridNetState]:
-        """Offline when ``state`` is None (a fresh stream); the new state is returned either way."""
+        """Offline when ``state`` is None (a fresh stream); the new state is returned either way, except
+        while traced (the offline ONNX export), where the attention runs in one block-parallel pass over a
+        run-time number of frames and its entries of the returned state are None."""
         if spec.dim() != 4 or spec.shape[1:3] != (2, self.bins):
             raise ValueError(f"TFGridNetCore expects (B, 2, {self.bins}, K); got {tuple(spec.shape)}")
         batch, frames = spec.shape[0], spec.shape[-1]
+        whole = state is None and torch.jit.is_tracing()
         if state is None:
             state = self.init_state(batch, device=spec.device, dtype=spec.dtype)
         if frames == 0:
@@ -205,7 +213,7 @@ class TFGridNetCore(nn.Module):
         for intra, tmp, att, t_state, a_state in zip(self.intra, self.temporal, self.attention, state.temporal,
                                                      state.attention, strict=True):
             x, t_state = tmp(intra(x), t_state)
-            x, a_state = att(x, a_state)
+            x, a_state = att(x, None if whole else a_state)
             temporal.append(t_state)
             attention.append(a_state)
         y, conv_out = self.conv_out.step(x, state.conv_out)
@@ -244,7 +252,7 @@ class TFGridNetCausalConfig(ModelConfig):
     heads: int = 4
     #: E, query/key channels per head and bin (ESPnet: about 512 / F)
     qk_channels: int = 16
-    #: frames each frame attends to (itself included); bounds the stream state (NOTES.md)
+    #: frames each frame attends to (itself included); bounds the stream state (docs/design.md#bounded-attention-windows)
     attention_window: int = 500
 
 
@@ -309,7 +317,7 @@ register_preset(
     "tfgridnet-causal", TFGridNetCausal.family, TFGridNetCausalConfig(),
     "TF-GridNet-Causal, TFACM Table I: STFT 64 / hop 16 samples (8 ms / 2 ms), D 64, I 4, H 256, 6 blocks, "
     "4 heads, E 16, attention over the last 500 frames (1 s)",
-    paper=TABLE1["tfgridnet-causal"], tags=("tfacm-table1", "paper-scale"),
+    paper=TFACM_TABLE1["tfgridnet-causal"], tags=("tfacm-table1", "paper-scale"),
 )
 register_preset(
     "tfgridnet-causal-tiny", TFGridNetCausal.family,

@@ -87,11 +87,9 @@ class Objective(nn.Module):
         self.elementwise = _ELEMENTWISE[loss_name]
 
     def terms(self, mix: torch.Tensor, ref: torch.Tensor) -> list[tuple[torch.Tensor, float]]:
-        hook = getattr(self.model, "training_outputs", None)
-        if callable(hook):
-            # [(estimate (B, C, T), weight[, label]), ...]
-            return [(term[0], float(term[1])) for term in hook(mix, ref)]
-        return [(self.model(mix), 1.0)]
+        # SeparationModel.training_outputs: [(estimate (B, C, T), weight[, label]), ...]; the
+        # default is the forward with weight 1, the iterative models add their layer-wise terms
+        return [(term[0], float(term[1])) for term in self.model.training_outputs(mix, ref)]
 
     def forward(self, mix: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
         total = mix.new_zeros(mix.shape[0], dtype=torch.float32)

@@ -1,7 +1,16 @@
 import numpy as np
 import pytest
 
-from speechsep.data.mixing import MixingConfig, assemble, plan_mixture, render, synthesize
+from speechsep.data.mixing import (
+    Equalizer,
+    MixingConfig,
+    assemble,
+    equalize,
+    plan_mixture,
+    random_equalizer,
+    render,
+    synthesize,
+)
 from speechsep.data.rooms import RoomDistribution, sample_room, simulate_room
 
 SR = 8000
@@ -183,3 +192,43 @@ def test_speakers_come_from_distinct_actor_groups():
     for seed in range(40):
         plan = plan_mixture(np.random.default_rng(seed), pools, lengths, [800], MixingConfig(), SR, groups)
         assert {groups[s] for s in plan.speakers} == {"g1", "g2"}
+
+
+def test_an_equalizer_scales_each_frequency_by_its_response_within_its_limit():
+    eq = Equalizer(tilt_db=0.0, centers_hz=(1000.0,), widths_oct=(0.5,), gains_db=(6.0,), limit_db=6.0)
+    t = np.arange(SR) / SR
+    for freq, want_db in ((1000.0, 6.0), (2000.0, 6.0 * np.exp(-0.5 * (1 / 0.5) ** 2)), (250.0, 6.0 * np.exp(-8.0))):
+        tone = np.sin(2 * np.pi * freq * t).astype(np.float32)
+        got = equalize(tone, eq, SR)[SR // 4: -SR // 4]  # away from the FFT's wrap-around
+        gain_db = 20 * np.log10(np.abs(got).max() / np.abs(tone[SR // 4: -SR // 4]).max())
+        assert gain_db == pytest.approx(want_db, abs=0.05)
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        response = random_equalizer(rng, 9.0).response_db(np.linspace(0, 4000, 200))
+        assert np.abs(response).max() <= 9.0 and np.ptp(response) > 0.5  # bounded and not flat
+
+
+def test_channel_eq_is_off_by_default_and_colours_each_target_when_on():
+    pools, lengths = _pools()
+    rng = np.random.default_rng(0)
+    utterances = [rng.standard_normal(n).astype(np.float32) for n in lengths]
+
+    def draw(cfg):
+        return synthesize(np.random.default_rng(4), pools, lengths, utterances.__getitem__, [np.ones(3000, np.float32)],
+                          lambda r: (-1, _identity_rir(), _identity_rir()), cfg, SR)
+
+    plain_plan, plain = draw(MixingConfig(segment_seconds=1.0, noise_weights={"none": 1.0}))
+    assert plain_plan.equalizers == []
+    plan, out = draw(MixingConfig(segment_seconds=1.0, noise_weights={"none": 1.0}, channel_eq_db=9.0))
+    assert len(plan.equalizers) == 2 and plan.placements == plain_plan.placements
+    np.testing.assert_allclose(out.mixture, out.reverb.sum(0), atol=1e-6)  # the targets carry the EQ
+    freqs = np.fft.rfftfreq(SR, 1 / SR)
+    for k, eq in enumerate(plan.equalizers):
+        # white noise in, so the target's band energies follow the equaliser's response
+        ratio = np.abs(np.fft.rfft(out.reverb[k])) / np.abs(np.fft.rfft(plain.reverb[k]))
+        lo, hi = (freqs > 200) & (freqs < 600), (freqs > 2000) & (freqs < 3500)
+        measured = 20 * np.log10(np.median(ratio[hi]) / np.median(ratio[lo]))
+        expected = np.median(eq.response_db(freqs[hi])) - np.median(eq.response_db(freqs[lo]))
+        assert measured == pytest.approx(expected, abs=1.0)
+    with pytest.raises(ValueError, match="channel_eq_db"):
+        MixingConfig(channel_eq_db=-1.0)

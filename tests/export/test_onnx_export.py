@@ -85,3 +85,11 @@ def test_non_tensor_state_and_non_causal_models_are_refused(testkit, tmp_path, m
     with pytest.raises(StreamingNotSupported):
         export_onnx(model, tmp_path / "x.onnx")
     assert not (tmp_path / "x.onnx").exists()  # nothing half-written
+
+
+def test_onnx_streamer_is_a_streamer_of_its_fixed_chunk(testkit, tmp_path):
+    from speechsep.models.base import Streamer
+
+    streamer = OnnxStreamer(export_onnx(testkit.toy_model(), tmp_path / "toy.onnx", chunk_samples=32), threads=1)
+    assert isinstance(streamer, Streamer)
+    assert (streamer.step_samples, streamer.threads) == (32, 1)

@@ -6,12 +6,15 @@ a changed layer or a preprocessing change fails here.
 """
 
 import json
+import re
 import shutil
+import sys
 
 import numpy as np
 import pytest
 import soundfile as sf
 import torch
+import yaml
 
 from speechsep.checkpoint import save_checkpoint
 from speechsep.cli import main
@@ -75,7 +78,7 @@ def test_demo_separates_the_example_and_says_where(tmp_path, capsys):
         "mixture_s1.wav", "mixture_s2.wav", "mixture_spectrogram.png"]
 
 
-def _fake_run(tmp_path, name="run", init_from=None):
+def _fake_run(tmp_path, name="run", init_from=None, train_data="demo:X:train"):
     """A run folder as the trainer leaves it: best.pt, config.yaml, log.jsonl (a resumed run)."""
     import speechsep
 
@@ -83,7 +86,7 @@ def _fake_run(tmp_path, name="run", init_from=None):
     run.mkdir()
     model = speechsep.build("tfacm-tiny", sample_rate=8000)
     save_checkpoint(run / "best.pt", model, step=30, epoch=3,
-                    extra={"train_config": {"model": {"name": "tfacm-tiny"}, "data": {"train": "demo:X:train"},
+                    extra={"train_config": {"model": {"name": "tfacm-tiny"}, "data": {"train": train_data},
                                             "init_from": init_from}})
     (run / "config.yaml").write_text("model:\n  name: tfacm-tiny\n")
     records = [{"kind": "train", "step": 10, "epoch": 0, "loss": 1.0, "step_seconds": 2.0},
@@ -138,7 +141,8 @@ def test_rebundling_a_warm_started_run_counts_every_session(tmp_path, monkeypatc
     training = json.loads((out / "card.json").read_text())["training"]
     assert [s["steps"] for s in training["sessions"]] == [30, 30] and training["total_steps"] == 60
     assert training["total_train_step_hours"] == pytest.approx(2 * (10 * 2.0 + 10 * 4.0 + 10 * 1.0) / 3600)
-    assert training["sessions"][1]["init_from"] == str(first / "model.pt")
+    # a bundled model is named by its place in the package, not by this machine's folder
+    assert training["sessions"][1]["init_from"] == "speechsep/pretrained/tiny/model.pt"
     assert "init_from=speechsep/pretrained/tiny/model.pt" in training["continue_command"]
     text = (out / "card.md").read_text()
     assert "| 2 | 30 | 0.02 | 1 |" in text
@@ -201,3 +205,64 @@ def test_a_run_warm_started_from_another_run_counts_both(tmp_path):
     sessions = _sessions(run_history(second), str(first / "last.pt"))
     assert [s["steps"] for s in sessions] == [400, 300]
     assert sum(s["train_step_hours"] for s in sessions) == pytest.approx(700 * 0.5 / 3600)
+
+
+#: a word that starts with / or ~ (an absolute path) after a separator of commands, specs or YAML
+ABSOLUTE = re.compile(r"""(?:^|[\s"'=:,(`])~?/[\w.]""")
+
+
+def test_a_card_names_no_folder_of_the_machine_that_wrote_it(tmp_path, monkeypatch):
+    monkeypatch.setattr(loading, "PRETRAINED_DIR", tmp_path / "pretrained")
+    first = _fake_run(tmp_path, "first")
+    corpus = tmp_path / "corpora" / "demo8k"
+    run = _fake_run(tmp_path, "second", init_from=str(first / "last.pt"), train_data=f"demo:{corpus}:train")
+    config = {"model": {"name": "tfacm-tiny"}, "data": {"train": f"demo:{corpus}:train:reverb",
+                                                         "valid": f"demo:{corpus}:valid:reverb"},
+              "init_from": str(first / "last.pt"), "description": "demo: a run (not a spec)"}
+    (run / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    data = _folder_dataset(tmp_path)
+    monkeypatch.setattr(sys, "argv", [str(tmp_path / "venv" / "bin" / "speechsep"), "bundle", str(run), "--name",
+                                      "tiny", "--data", data, "--notes", "two runs"])
+    out = bundle_run(run, "tiny", data, dest=tmp_path / "pretrained", recipe="bundled/x")
+
+    text = (out / "card.json").read_text() + (out / "card.md").read_text()
+    assert str(tmp_path) not in text
+    card = json.loads((out / "card.json").read_text())
+    strings = [card["bundled_with"], card["training"]["config_yaml"], (out / "card.md").read_text()]
+    strings += list(_strings(card))
+    for value in strings:  # no absolute path anywhere: a word starting with / or ~ (after a separator)
+        assert not ABSOLUTE.search(value), value
+    training = card["training"]
+    assert training["data"] == "demo:${SPEECHSEP_DEMO_ROOT}:train"
+    assert [s["init_from"] for s in training["sessions"]] == [None, "first/last.pt"]
+    assert yaml.safe_load(training["config_yaml"]) == {
+        "model": {"name": "tfacm-tiny"},
+        "data": {"train": "demo:${SPEECHSEP_DEMO_ROOT}:train:reverb", "valid": "demo:${SPEECHSEP_DEMO_ROOT}:valid:reverb"},
+        "init_from": "first/last.pt", "description": "demo: a run (not a spec)"}
+    assert card["test"]["data"] == "folder:mix:s1,s2"
+    assert card["test"]["command"] == "speechsep eval tiny --data folder:mix:s1,s2 --out results.csv"
+    assert card["bundled_with"] == "speechsep bundle second --name tiny --data folder:mix:s1,s2 --notes 'two runs'"
+
+
+def _strings(value):
+    if isinstance(value, dict):
+        for v in value.values():
+            yield from _strings(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _strings(v)
+    elif isinstance(value, str):
+        yield value
+
+
+def test_a_card_writes_each_dataset_root_as_the_variable_the_recipes_read():
+    from speechsep.data.spec import parse_spec
+    from speechsep.inference.bundling import ROOT_VARIABLES, portable
+    from speechsep.train.recipes import CORPORA
+
+    for corpus in CORPORA:
+        kind, root, _, _ = parse_spec(corpus.train)
+        assert root == "${" + ROOT_VARIABLES[kind] + "}"
+        assert portable(corpus.train.replace(root, "/data/somewhere")) == corpus.train
+    assert portable("demo:${SPEECHSEP_DEMO_ROOT}:test") == "demo:${SPEECHSEP_DEMO_ROOT}:test"
+    assert portable("demo: prose, not a spec") == "demo: prose, not a spec"

@@ -146,14 +146,9 @@ def test_out_naming_an_existing_file_is_refused_before_anything_is_loaded(tmp_pa
     assert (tmp_path / "taken").read_text() == "mine"
 
 
-def test_export_of_a_non_causal_model_is_a_clear_error(tmp_path, capsys):
-    assert main(["export", "iterative-freq", "-o", str(tmp_path / "m.onnx")]) == 2
-    err = capsys.readouterr().err
-    # a non-causal model gets the offline export; iterative-freq's DPRNN segmentation cannot be
-    # exported, which is said in one line naming the model and the unsupported operation
-    assert err.startswith("speechsep export: error: iterative-freq: its offline forward cannot be exported")
-    assert "unfold" in err and len(err.strip().splitlines()) == 1
-    assert "Traceback" not in err and not (tmp_path / "m.onnx").exists()
+# `export iterative-freq` (a non-causal model) now writes the offline whole-file graph, and a model
+# whose forward cannot be traced fails in one line: tests/export/test_offline_onnx.py
+# (test_cli_exports_the_bundled_iterative_model, test_unsupported_model_fails_with_one_line_and_writes_nothing).
 
 
 # 6. consistent outputs; a bad file in a batch

@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
+from speechsep.blocks.dprnn import CausalDualPath
 from speechsep.checkpoint import load_model, save_checkpoint
 from speechsep.complexity import complexity, count_parameters
-from speechsep.models.dprnn_causal import CausalDualPath, DPRNNCausalConfig
+from speechsep.models.dprnn_causal import DPRNNCausalConfig
 from speechsep.models.resepformer import ReSepFormerConfig, TransformerConfig
 from speechsep.models.skim import SkiMCore
 from speechsep.registry import build, get_preset
@@ -28,11 +29,6 @@ def _one_thread():
 def _model(name: str, **overrides):
     torch.manual_seed(0)
     return build(name, **overrides).eval()
-
-
-def _hop(model) -> int:
-    codec = getattr(model, "encoder", None) or model.codec.stft
-    return codec.hop
 
 
 def _stream(model, x: torch.Tensor, chunk: int) -> torch.Tensor:
@@ -94,7 +90,7 @@ def test_causal(name):
 @pytest.mark.parametrize("name", TINY)
 def test_stream_equals_offline(name, chunk):
     model = _model(name)
-    chunk = _hop(model) if chunk == "hop" else chunk
+    chunk = model.hop if chunk == "hop" else chunk
     x = torch.randn(2, 8100 if chunk == 8000 else 201)
     with torch.no_grad():
         offline = model(x)

@@ -21,7 +21,6 @@ import functools
 import pytest
 import torch
 
-from speechsep.blocks.framing import Framing
 from speechsep.inference.streaming import stream_waveform
 from speechsep.registry import build, get_preset, list_presets, model_class
 
@@ -68,15 +67,6 @@ def _tiny(name: str):
     return build(name, **_shrink_overrides(preset.family)).eval()
 
 
-def _hop(model) -> int:
-    """The model's frame hop: from the first :class:`Framing` (STFT or learned encoder) it uses."""
-    for module in model.modules():
-        framing = getattr(module, "framing", None)
-        if isinstance(framing, Framing):
-            return framing.hop
-    return 1
-
-
 def _rms(x: torch.Tensor) -> float:
     return float(x.pow(2).mean().sqrt())
 
@@ -113,7 +103,7 @@ def test_stream_equals_offline_delayed_by_latency(name, chunk):
     # 2e-5 of the output RMS for random-weight tfacm-lite, whose outputs are small), and that noise
     # would hide a real mismatch; in float64 an arithmetic difference cannot hide below 1e-5 x RMS.
     model = copy.deepcopy(_tiny(name)).double()  # a copy: _tiny is cached and shared by other tests
-    sr, hop = model.sample_rate, _hop(model)
+    sr, hop = model.sample_rate, model.hop
     chunk_samples = {"hop": hop, "prime-hops": 7 * hop, "1s": sr}[chunk]
     seconds = 1.3 if chunk == "1s" else 0.25
     x = torch.randn(1, int(seconds * sr), dtype=torch.float64)

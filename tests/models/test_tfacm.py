@@ -225,3 +225,23 @@ def test_traceable_state_dict_is_unchanged():
     # the export path adds derived buffers only: checkpoints (the bundled tfacm-lite) load as before
     model = build("tfacm-lite")
     assert not any(name.startswith("_dft") for name in model.state_dict())
+
+
+@pytest.mark.parametrize("frames", [1, 39, 40, 81, 203])
+@pytest.mark.parametrize("overrides", [{}, {"num_blocks": 1}, {"car": False, "output": "mask"}])
+def test_one_pass_separator_equals_step_from_the_initial_state(frames, overrides):
+    """TFACMSeparator.forward (what the offline ONNX export traces): every T-Local segment of a block in one
+    LSTM call, the cache memory over all segments, then shifted (segments of 40 frames here)."""
+    model = _tiny(**overrides)
+    spec = torch.randn(2, 2, model.codec.num_bins, frames)
+    with torch.no_grad():
+        ref, _ = model.separator.step(spec, model.separator.init_state(2))
+        got = model.separator(spec)
+    assert got.shape == ref.shape == (2, 2, 2, model.codec.num_bins, frames)
+    torch.testing.assert_close(got, ref, rtol=0, atol=1e-6)
+
+
+def test_one_pass_separator_refuses_the_unaligned_ablation():
+    model = _tiny(cache_memory=False)
+    with pytest.raises(NotImplementedError, match=r"cache_memory=False.*last, partial T-Local segment"):
+        model.separator(torch.randn(1, 2, model.codec.num_bins, 50))

@@ -22,8 +22,8 @@ import torch
 import uvicorn
 from torch import nn
 
+from bench.serve_load import free_port
 from speechsep.models.base import ModelConfig, SeparationModel
-from speechsep.serve.loadtest import free_port
 from speechsep.utils import check_waveform_batch
 
 
@@ -32,6 +32,8 @@ class ToyConfig(ModelConfig):
     hidden: int = 8
     kernel: int = 9
     latency: int = 3
+    #: the hop it declares (it has no frames: any value is honest; the export test sets one)
+    hop: int = 1
 
 
 class ToyState(NamedTuple):
@@ -61,6 +63,10 @@ class ToyCausalSeparator(SeparationModel):
     @property
     def latency(self) -> int:
         return self.config.latency
+
+    @property
+    def hop(self) -> int:
+        return self.config.hop
 
     def init_state(self, batch_size: int = 1) -> ToyState:
         h, k, c = self.config.hidden, self.config.kernel, self.config.num_sources

@@ -256,7 +256,7 @@ def test_slow_reader_gets_output_dropped_not_buffered(serve):
 
 def test_loadtest_reports_a_held_round(model, serve):
     """The measuring script end to end against a live server (its numbers go in bench/fragments/serve.md)."""
-    from speechsep.serve.loadtest import summarize_round
+    from bench.serve_load import summarize_round
 
     base = serve()
     wav = two_tone_mixture(8000, 0.5)

@@ -24,8 +24,8 @@ import torch
 from serve_testkit import free_port, offline_reference, running_server, streamed_reference, two_tone_mixture
 
 import speechsep
+from bench.serve_load import stop_process
 from speechsep.serve.app import create_app
-from speechsep.serve.loadtest import stop_process
 from speechsep.serve.sessions import ServeLimits
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -30,7 +30,7 @@ to both leads, so the whole Czech dubbing is one group. Dutch small fish ~220 Hz
 the only attributable minor voice is the boss's tape at ~200 Hz, close to the small fish, so the small
 fish and the tape share ``fillets-nl/cast`` and the big fish is a group of its own.
 
-The Dutch recordings are dull (99 % of the energy below about 2.4 kHz, ``/work/shared/DATA.md``; on
+The Dutch recordings are dull (99 % of the energy below about 2.4 kHz, docs/design.md#fish-fillets-dubbings; on
 60 random kept files the 99 % rolloff has a median of 1.2 kHz, against 4.8 kHz for the Czech): they
 are kept; the build report's bandwidth column shows it.
 """

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from speechsep.bench.anchors import ANCHORED
+from bench.anchors import ANCHORED
 from speechsep.registry import get_preset, list_presets
 
 __all__ = ["BenchPlan", "make_plan", "default_models", "QUICK_SKIP"]

@@ -9,8 +9,9 @@
         note: SI-SDR loss instead of SNR  # optional, shown in results.json
 
 A relative recipe path that is not found from the working directory is looked up beside the
-candidates file. Every candidate trains from scratch with the bench's seed (``init_from`` and
-``seed`` are set before the candidate's own overrides, which may still change them).
+candidates file. Every candidate trains from scratch with the bench's seed, until the budget: ``init_from``,
+``seed``, ``schedule.stop_patience`` and ``max_epochs`` (no early stop, no epoch cap) are set before
+the candidate's own overrides, which may still change them.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ _KEYS = ("name", "recipe", "overrides", "note")
 #: the condition options of a dataset spec; the default validation sets are the recipe's valid spec
 #: under the first two
 CONDITIONS = ("clean", "noisy", "mixed")
+#: the stop patience and epoch cap of every candidate unless its overrides set them: the budget ends a run
+NEVER_STOP = 1_000_000
 
 
 class CandidateError(ValueError):
@@ -105,7 +108,11 @@ def candidate_config(candidate: Candidate, *, seed: int):
     from speechsep.train.config import load_train_config
 
     path = _recipe_path(candidate)
-    overrides: dict[str, Any] = {"seed": seed, "init_from": None}
+    # A race is run for a budget, not to a plateau: a recipe's early-stop rule (TFACM's, 15 epochs
+    # without a better score) ended three candidates of the 2026-12-04 screen after 16-23 of their
+    # 30 minutes while their training scores still rose, and a recipe's max_epochs caps fast models.
+    overrides: dict[str, Any] = {"seed": seed, "init_from": None, "schedule.stop_patience": NEVER_STOP,
+                                 "max_epochs": NEVER_STOP}
     try:
         overrides.update(parse_override(text) for text in candidate.overrides)
         config = load_train_config(path, overrides)

@@ -1,7 +1,7 @@
 """What the iterative paper's configurations cost, and how fast ours runs against asteroid's DPRNNTasNet.
 
-    python -m speechsep.experiments.iterative_bench cost  --json OUT.json   # Table 1: params, MACs/s
-    python -m speechsep.experiments.iterative_bench speed --json OUT.json   # ours vs asteroid, same size
+    python -m bench iterative cost  --json OUT.json   # Table 1: params, MACs/s
+    python -m bench iterative speed --json OUT.json   # ours vs asteroid, same size
 
 ``cost``: every Table 1 row in both domains at paper scale (16 kHz), parameters and ptflops MACs per
 second of audio (:func:`speechsep.complexity.complexity`, the counter the TFACM paper used). The
@@ -11,8 +11,8 @@ the iteration count.
 
 ``speed``: the paper-size time-domain model with the same DPRNN blocks on one stream as a plain
 DPRNN-TasNet (``iter-time-simo3-siso0-it1``) against asteroid ``DPRNNTasNet`` built at that size
-(:mod:`speechsep.bench.anchors`), run in the anchor venv (:mod:`speechsep.bench.anchor_env`; asteroid
-is never a dependency). Both sides run the same measuring code (:mod:`speechsep.bench.anchor_child`):
+(:mod:`bench.anchors`), run in the anchor venv (:mod:`bench.anchor_env`; asteroid
+is never a dependency). Both sides run the same measuring code (:mod:`bench.anchor_child`):
 the median offline forward on one mixture, and the median training step (forward, negative SNR,
 backward, Adam) on one fixed batch. Ours is timed before and after the anchor and the two medians
 averaged, so a load change on a shared machine falls on both sides; by default both read the process
@@ -94,7 +94,7 @@ def _clock(kind: str) -> Iterator[None]:
 
 
 def _time_ours(model: torch.nn.Module, sample_rate: int, args: argparse.Namespace) -> dict[str, Any]:
-    from speechsep.bench.anchor_child import forward_seconds, train_step_seconds
+    from bench.anchor_child import forward_seconds, train_step_seconds
 
     with _clock(args.clock):
         return {
@@ -106,9 +106,9 @@ def _time_ours(model: torch.nn.Module, sample_rate: int, args: argparse.Namespac
 
 
 def _run_anchor_on_clock(python: Path, spec, args: argparse.Namespace, **job: Any) -> dict[str, Any]:
-    """:func:`speechsep.bench.anchors.run_anchor`, with the child's timing helpers on ``args.clock``."""
-    from speechsep.bench.anchor_child import child_source
-    from speechsep.bench.anchors import AnchorFailed, run_anchor
+    """:func:`bench.anchors.run_anchor`, with the child's timing helpers on ``args.clock``."""
+    from bench.anchor_child import child_source
+    from bench.anchors import AnchorFailed, run_anchor
 
     if args.clock == "wall":
         return run_anchor(python, spec, job.pop("measures"), timeout=args.timeout, threads=args.threads, **job)
@@ -129,8 +129,8 @@ def _run_anchor_on_clock(python: Path, spec, args: argparse.Namespace, **job: An
 
 
 def speed_against_asteroid(args: argparse.Namespace) -> dict[str, Any]:
-    from speechsep.bench.anchor_env import ensure_anchor_venv
-    from speechsep.bench.anchors import anchor_specs
+    from bench.anchor_env import ensure_anchor_venv
+    from bench.anchors import anchor_specs
     from speechsep.complexity import count_parameters
     from speechsep.registry import build
 
@@ -165,7 +165,7 @@ def speed_against_asteroid(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m speechsep.experiments.iterative_bench",
+    parser = argparse.ArgumentParser(prog="python -m bench iterative",
                                      description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="what", required=True)
     cost = sub.add_parser("cost", help="params and MACs/s of every Table 1 row, both domains, paper scale")
@@ -180,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     speed.add_argument("--clock", choices=("cpu", "wall"), default="cpu",
                        help="cpu: process CPU time (right on a shared machine, needs --threads 1); wall: wall clock")
     speed.add_argument("--timeout", type=float, default=900.0, help="seconds the anchor child may run")
-    speed.add_argument("--venv", type=Path, help="anchor venv (default: speechsep.bench.anchor_env's)")
+    speed.add_argument("--venv", type=Path, help="anchor venv (default: bench.anchor_env's)")
     for p in (cost, speed):
         p.add_argument("--json", type=Path, help="also write the result here")
     args = parser.parse_args(argv)
@@ -194,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.clock == "cpu" and args.threads != 1:
             parser.error("--clock cpu sums the CPU time of every thread: use it with --threads 1")
         if args.venv is None:
-            from speechsep.bench.anchor_env import ANCHOR_VENV
+            from bench.anchor_env import ANCHOR_VENV
 
             args.venv = ANCHOR_VENV
         result = speed_against_asteroid(args)

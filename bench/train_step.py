@@ -1,6 +1,6 @@
 """Time the real training loop on synthetic data: step time and the fraction spent waiting for data.
 
-    python -m speechsep.train.measure --preset dprnn-causal --batch 4 --seconds 4 --steps 8
+    python -m bench train-step --preset dprnn-causal --batch 4 --seconds 4 --steps 8
 
 Runs :func:`speechsep.train.train` for ``--steps`` optimiser steps on random mixtures held in memory
 (or ``--data SPEC``, a dataset spec, to include real loading) and reads the per-step records of
@@ -74,7 +74,7 @@ def measure(preset: str, *, batch: int, seconds: float, steps: int, device: str 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m speechsep.train.measure", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m bench train-step", description=__doc__.split("\n")[0])
     parser.add_argument("--preset", default="tfacm-small")
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--seconds", type=float, default=4.0)

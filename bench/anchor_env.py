@@ -5,7 +5,7 @@ live in a plain venv outside the repository (``~/.cache/speechsep/anchor-venv``,
 ``$SPEECHSEP_CACHE/anchor-venv``) that holds the same torch version as ours, installed first so no
 other package can pull a different torch, then the anchors with ``--no-deps`` and only the small
 pure-Python packages their model and loss modules need to import. The child scripts import those
-modules alone (see :mod:`speechsep.bench.anchor_child`), never the packages' heavy ``__init__``.
+modules alone (see :mod:`bench.anchor_child`), never the packages' heavy ``__init__``.
 
     scripts/anchors-venv.sh          # the same, from a shell
 """

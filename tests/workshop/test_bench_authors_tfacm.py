@@ -6,7 +6,7 @@ import textwrap
 import pytest
 import torch
 
-from speechsep.bench.authors_tfacm import load_authors_model, side_by_side
+from bench.authors_tfacm import load_authors_model, side_by_side
 from speechsep.registry import build
 
 #: a model that, like theirs, takes (B, T), returns (B, C, T), and inverts its STFT through

@@ -1,6 +1,6 @@
 """``speechsep bench learn``: which model and recipe learn the most separation per CPU hour.
 
-Each candidate (:mod:`speechsep.bench.learn_candidates`) trains from scratch with the ordinary
+Each candidate (:mod:`bench.learn.candidates`) trains from scratch with the ordinary
 trainer into ``OUT/NAME/`` until it has had ``budget`` minutes of training. Every ``eval_every``
 minutes of training the step hook pauses the trainer the way Ctrl-C does (it saves ``last.pt`` and
 stops); the bench scores that checkpoint (PIT SI-SNRi, dB over the mixture, on each validation set
@@ -48,8 +48,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from speechsep.bench.learn_candidates import Candidate, candidate_config, default_valid_specs
-from speechsep.bench.learn_state import (
+from bench.learn.candidates import Candidate, candidate_config, default_valid_specs
+from bench.learn.state import (
     STATE_FILE,
     TRAIN_SET,
     Clock,
@@ -273,7 +273,7 @@ def run_learn(candidates: list[Candidate], out_dir: str | Path, options: LearnOp
     re-read ``candidates_file``; ``hooks`` then do not reach them. ``child``: this process is one of
     those children: it trains its candidates here and writes only their ``OUT/NAME/`` records (the
     parent renders the combined outputs)."""
-    from speechsep.bench.learn_report import write_outputs
+    from bench.learn.report import write_outputs
 
     out_dir = Path(out_dir)
     names = [c.name for c in candidates]
@@ -404,7 +404,7 @@ def _child_env(options: LearnOptions) -> dict[str, str]:
     env["MKL_NUM_THREADS"] = str(options.threads)
     env["PYTHONUNBUFFERED"] = "1"
     env[_PARENT_ENV] = str(os.getpid())
-    root = str(Path(__file__).resolve().parents[2])  # the folder holding this speechsep package
+    root = str(Path(__file__).resolve().parents[2])  # the checkout: children import this workshop package
     env["PYTHONPATH"] = os.pathsep.join([root, *filter(None, [env.get("PYTHONPATH")])])
     return env
 

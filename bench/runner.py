@@ -1,4 +1,4 @@
-"""Run a :class:`~speechsep.bench.plan.BenchPlan`: our models, the anchors, PIT; return the results dict.
+"""Run a :class:`~bench.plan.BenchPlan`: our models, the anchors, PIT; return the results dict.
 
 The dict is what ``--json`` writes and what :mod:`speechsep.bench.report` renders; its layout is
 checked by :func:`speechsep.bench.schema.validate`. Every number is measured in this run (the floor
@@ -18,12 +18,12 @@ from typing import Any
 
 import torch
 
+from bench.anchor_child import forward_seconds, train_step_seconds
+from bench.anchor_env import AnchorUnavailable, ensure_anchor_venv
+from bench.anchors import AnchorFailed, AnchorSpec, anchor_peak_rss, anchor_specs, run_anchor
+from bench.plan import BenchPlan
 from speechsep.bench import memory
-from speechsep.bench.anchor_child import forward_seconds, train_step_seconds
-from speechsep.bench.anchor_env import AnchorUnavailable, ensure_anchor_venv
-from speechsep.bench.anchors import AnchorFailed, AnchorSpec, anchor_peak_rss, anchor_specs, run_anchor
 from speechsep.bench.machine import floor_rtf, machine_info, matmul_gflops
-from speechsep.bench.plan import BenchPlan
 from speechsep.bench.schema import SCHEMA_VERSION, validate
 from speechsep.registry import get_preset
 
@@ -211,7 +211,7 @@ def ratios(ours: dict[str, Any], theirs: dict[str, Any]) -> dict[str, float]:
 
 
 def _pit(python: Path | None, plan: BenchPlan, anchor_error: str | None) -> dict[str, Any]:
-    from speechsep.bench.pit_compare import ASTEROID_VERSION, time_asteroid, time_ours
+    from bench.pit_compare import ASTEROID_VERSION, time_asteroid, time_ours
 
     shape = dict(batch=16, sources=2, samples=32000)
     common = dict(seed=0, warmup=1 if plan.quick else 5, repeats=5 if plan.quick else 30)

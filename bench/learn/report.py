@@ -10,7 +10,7 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from speechsep.bench.learn_state import STATE_FILE, TRAIN_SET, finished, load_progress
+from bench.learn.state import STATE_FILE, TRAIN_SET, finished, load_progress
 from speechsep.utils import atomic_path
 
 __all__ = ["summarize", "recorded_names", "collect", "render_markdown", "plot_curves", "write_outputs", "render"]

@@ -1,18 +1,18 @@
-"""Measure TFACM against the authors' yardstick (issue 5): size, offline and streaming speed, memory.
+"""Measure TFACM against the authors' model as a yardstick: size, offline and streaming speed, memory.
 
-    python -m speechsep.bench.tfacm_bench complexity
-    python -m speechsep.bench.tfacm_bench floor
-    python -m speechsep.bench.tfacm_bench offline --model tfacm-large --seconds 4 --repeats 3
-    python -m speechsep.bench.tfacm_bench stream --model tfacm-small --backend onnxruntime --seconds 4
-    python -m speechsep.bench.tfacm_bench authors --authors-repo ~/TFACM --path DEPS --seconds 1 4
-    python -m speechsep.bench.tfacm_bench kernels --threads 2
+    python -m bench tfacm complexity
+    python -m bench tfacm floor
+    python -m bench tfacm offline --model tfacm-large --seconds 4 --repeats 3
+    python -m bench tfacm stream --model tfacm-small --backend onnxruntime --seconds 4
+    python -m bench tfacm authors --authors-repo ~/TFACM --path DEPS --seconds 1 4
+    python -m bench tfacm kernels --threads 2
 
 Every command prints one JSON line. ``offline`` and ``stream`` also measure the matmul throughput
 just before and after (``matmul_gflops``) and give the result as a multiple of the practical floor
 measured then (``x_floor``): on a shared machine that ratio is what can be compared. ``offline`` runs in the process it is given and reports that
 process's peak RSS (``ru_maxrss``), so run it once per length for a memory figure that belongs to
 that length alone. ``authors`` times ``--model`` and the authors' released model in alternating rounds
-of one process (``speechsep.bench.authors_tfacm``) and prints both sizes and the speed-up per length.
+of one process (``bench.authors_tfacm``) and prints both sizes and the speed-up per length.
 ``kernels`` times the kernels behind two choices of the streaming step, at tfacm-small's streaming
 shapes (16 frames) and tfacm-large's offline ones (2,100 frames): a transposed conv against
 ``conv_transpose_taps``, and the heavy and small kernels at 1 thread against ``--threads``.
@@ -117,7 +117,7 @@ def stream(name: str, backend: str, seconds: float, chunk_ms: float, threads: in
 
 
 def authors(name: str, repo: str, paths: list[str], config: str, lengths: list[float], repeats: int) -> list[dict]:
-    from speechsep.bench.authors_tfacm import load_authors_model, side_by_side
+    from bench.authors_tfacm import load_authors_model, side_by_side
     from speechsep.complexity import complexity
 
     ours = build(name).eval()

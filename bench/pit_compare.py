@@ -1,11 +1,11 @@
 """PIT + SI-SDR speed: ours against asteroid's ``PITLossWrapper(pairwise_neg_sisdr)``.
 
-    python -m speechsep.bench.pit_compare --json bench/pit_compare.json
+    python -m bench pit --json bench/pit_compare.json
 
 Both losses run forward + backward on the same batch (default 16 x 2 x 32000, float32, 2 threads);
 we report the median of ``--repeats`` runs after ``--warmup`` runs. Asteroid is not a dependency: it
 runs in a throwaway virtual environment (cached under ``~/.cache/speechsep/anchor-venv``) holding
-the same torch version and asteroid installed with ``--no-deps`` (:mod:`speechsep.bench.anchor_env`). Importing the ``asteroid`` package
+the same torch version and asteroid installed with ``--no-deps`` (:mod:`bench.anchor_env`). Importing the ``asteroid`` package
 would pull in its models, lightning and hub code, so the child process registers empty parent
 packages and imports only the two loss modules being timed (``asteroid/losses/pit_wrapper.py`` and
 ``asteroid/losses/sdr.py``, unmodified); those need torch and scipy alone.
@@ -25,8 +25,8 @@ from typing import Any
 
 import torch
 
+from bench.anchor_env import ANCHOR_VENV, ensure_anchor_venv
 from speechsep.bench import timing
-from speechsep.bench.anchor_env import ANCHOR_VENV, ensure_anchor_venv
 from speechsep.bench.timing import run_times
 from speechsep.losses import PITLoss, pairwise_neg_si_sdr
 
@@ -101,7 +101,7 @@ def time_asteroid(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m speechsep.bench.pit_compare", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m bench pit", description=__doc__.split("\n")[0])
     parser.add_argument("--json", type=Path, help="write the result here")
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--sources", type=int, default=2)

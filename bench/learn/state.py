@@ -1,5 +1,5 @@
 """A candidate's record in ``speechsep bench learn``: charged time per step, points, and how it is
-kept consistent with the trainer's ``last.pt`` (see :mod:`speechsep.bench.learn` for what is charged)."""
+kept consistent with the trainer's ``last.pt`` (see :mod:`bench.learn.run` for what is charged)."""
 
 from __future__ import annotations
 

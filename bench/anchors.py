@@ -13,7 +13,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from speechsep.bench.anchor_child import child_source
+from bench.anchor_child import child_source
 from speechsep.bench.memory import MemoryProbeError, peak_rss
 from speechsep.blocks.framing import ms_to_samples
 from speechsep.registry import get_preset

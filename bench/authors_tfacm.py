@@ -1,4 +1,4 @@
-"""Time our TFACM side by side with the authors' released model, in one process (issue 5's yardstick).
+"""Time our TFACM side by side with the authors' released model, in one process (the yardstick for its speed).
 
 The authors' code (``JusperLee/TFACM``) is in no package, so it is never part of speechsep: the user
 points ``--authors-repo`` at a checkout of it, with its own imports (``torch_complex``, ``typeguard``
@@ -31,7 +31,7 @@ from speechsep.bench.timing import run_times
 
 __all__ = ["AuthorsModel", "load_authors_model", "side_by_side"]
 
-#: their model file, relative to the checkout (NOTES.md)
+#: their model file, relative to the checkout (docs/design.md#tfacm)
 MODEL_MODULE = "look2hear.models.TFACM_causal"
 DEFAULT_CONFIG = "configs/tfacm_causal_wham.yml"
 

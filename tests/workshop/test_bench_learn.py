@@ -7,10 +7,16 @@ import numpy as np
 import pytest
 import yaml
 
+from bench.learn.candidates import (
+    NEVER_STOP,
+    Candidate,
+    candidate_config,
+    default_valid_specs,
+    read_candidates,
+)
+from bench.learn.run import LearnOptions, run_learn
+from bench.learn.state import load_progress
 from speechsep.audio import write_audio
-from speechsep.bench.learn import LearnOptions, run_learn
-from speechsep.bench.learn_candidates import default_valid_specs, read_candidates
-from speechsep.bench.learn_state import load_progress
 from speechsep.checkpoint import read_checkpoint
 from speechsep.cli import build_parser, main
 
@@ -178,6 +184,14 @@ def test_default_valid_sets_put_the_recipe_spec_under_clean_and_noisy():
     assert default_valid_specs("folder:/m:/a,/b") == {"valid": "folder:/m:/a,/b"}
 
 
+def test_a_recipe_stop_rule_does_not_end_a_race_unless_the_candidate_asks(tmp_path):
+    # bundled/tfacm-lite stops after 15 epochs without a better score and caps at 200 epochs
+    plain = candidate_config(Candidate("a", "bundled/tfacm-lite"), seed=3)
+    assert plain.schedule.stop_patience == NEVER_STOP and plain.max_epochs == NEVER_STOP and plain.seed == 3
+    own = candidate_config(Candidate("b", "bundled/tfacm-lite", ("schedule.stop_patience=7", "max_epochs=9")), seed=0)
+    assert own.schedule.stop_patience == 7 and own.max_epochs == 9
+
+
 def test_the_plain_bench_command_still_parses_without_a_subcommand():
     args = build_parser().parse_args(["bench", "--quick", "--threads", "3"])
     assert args.bench_command is None and args.quick and args.threads == 3
@@ -199,7 +213,7 @@ def test_a_candidate_the_trainer_stops_early_is_scored_where_it_stopped(corpus, 
 
 
 def test_a_child_command_line_parses_back_to_the_same_options(tmp_path):
-    from speechsep.bench.learn import _child_env, child_argv
+    from bench.learn.run import _child_env, child_argv
 
     options = LearnOptions(budget_minutes=0.025, eval_every_minutes=0.0125, threads=1, seed=3,
                            valid={"clean": "folder:/m:/a,/b"}, valid_examples=2, train_examples=4,

@@ -2,8 +2,8 @@
 
 import time
 
+from bench.iterative import _clock, cost_markdown
 from speechsep.bench import timing
-from speechsep.experiments.iterative_bench import _clock, cost_markdown
 
 
 def test_cpu_clock_does_not_count_waiting():

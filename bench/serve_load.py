@@ -1,6 +1,6 @@
 """Measure a live server on loopback: frame latency with one client, and how many real-time clients it holds.
 
-    python -m speechsep.serve.loadtest --model tfacm-lite --rate 8000 --clients 1,2,3,4 --seconds 10
+    python -m bench serve-load --model tfacm-lite --rate 8000 --clients 1,2,3,4 --seconds 10
 
 Without ``--url`` it starts ``speechsep serve`` in a child process on a free 127.0.0.1 port (so the
 clients, in this process, do not share the server's interpreter), waits for it, runs one round per
@@ -150,7 +150,7 @@ def _parse_counts(text: str) -> list[int]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m speechsep.serve.loadtest", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m bench serve-load", description=__doc__.split("\n")[0])
     p.add_argument("--url", help="an already running server (http://HOST:PORT); default: start one")
     p.add_argument("--model", default="tfacm-lite", help="model for the server it starts (default %(default)s)")
     p.add_argument("--rate", type=int, default=8000, help="client sample rate (default %(default)s)")

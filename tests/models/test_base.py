@@ -1,0 +1,55 @@
+"""The optional capabilities :class:`SeparationModel` declares, and their defaults."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from speechsep.models.base import Streamer
+from speechsep.registry import build
+
+
+@pytest.mark.parametrize(
+    ("name", "hop"),
+    [
+        ("dprnn-causal", 2),  # conv encoder, stride 2
+        ("skim", 1),
+        ("resepformer", 8),
+        ("tfgridnet-causal", 16),  # STFT hop of 2 ms at 8 kHz
+        ("tfacm-large", 8),  # 1 ms at 8 kHz
+        ("tfacm-lite", 64),  # 8 ms at 8 kHz
+        ("tf-mask-blstm", 64),  # 8 ms at 8 kHz
+        ("sudormrf-1.0x", 10),
+        ("iter-time-simo3-siso0-it1", 16),  # 1 ms at 16 kHz
+        ("iter-freq-simo3-siso0-it1", 128),  # 8 ms at 16 kHz
+    ],
+)
+def test_hop_is_the_front_ends_stride(name, hop):
+    assert build(name).hop == hop
+
+
+def test_default_training_outputs_is_the_forward_output_at_weight_one():
+    torch.manual_seed(0)
+    model = build("dprnn-causal-tiny").eval()
+    mix, ref = torch.randn(2, 400), torch.randn(2, 2, 400)
+    with torch.no_grad():
+        (term,) = model.training_outputs(mix, ref)
+        expected = model(mix)
+    assert len(term) == 2 and term[1] == 1.0
+    torch.testing.assert_close(term[0], expected, rtol=0, atol=0)
+
+
+def test_default_export_step_is_the_step():
+    torch.manual_seed(0)
+    model = build("dprnn-causal-tiny").eval()
+    x = torch.randn(1, 96)
+    with torch.no_grad():
+        ref, _ = model.step(x, model.init_state(1))
+        out, _ = model.export_step(x, model.export_state(1, 96))
+    torch.testing.assert_close(out, ref, rtol=0, atol=0)
+
+
+def test_a_model_is_a_streamer_on_any_chunk_length():
+    model = build("dprnn-causal-tiny")
+    assert isinstance(model, Streamer)
+    assert (model.step_samples, model.threads) == (1, None)
