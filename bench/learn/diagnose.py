@@ -27,10 +27,9 @@ import torch
 
 from speechsep.data.spec import open_dataset
 from speechsep.inference.loading import load_any
-from speechsep.losses.pit import pit_from_pairwise
-from speechsep.losses.snr import pairwise_neg_si_sdr
 from speechsep.metrics import si_sdr_improvement
 from speechsep.registry import build_from_config
+from speechsep.train.engine import Objective
 
 SAMPLE_RATE = 8000
 
@@ -48,10 +47,10 @@ def _model_si_snri(model, pairs) -> float:
 
 
 def _oracle_irm_si_snri(model, pairs) -> float:
-    """Ideal ratio mask at the model's framing (``window_ms``/``hop_ms`` of a tf-mask model, else 32/8 ms)."""
-    cfg = model.config
-    win = int(round(getattr(cfg, "window_ms", 32.0) * SAMPLE_RATE / 1000))
-    hop = int(round(getattr(cfg, "hop_ms", 8.0) * SAMPLE_RATE / 1000))
+    """Ideal ratio mask at the model's hop (:attr:`SeparationModel.hop`) and its ``window_ms``
+    (a tf-mask model's; 32 ms for a model without one)."""
+    win = int(round(getattr(model.config, "window_ms", 32.0) * SAMPLE_RATE / 1000))
+    hop = model.hop
     window = torch.hann_window(win).sqrt()
     scores = []
     for mix, src in pairs:
@@ -66,12 +65,13 @@ def _oracle_irm_si_snri(model, pairs) -> float:
 def _overfit(family: str, config, pairs, steps: int) -> dict[str, float]:
     torch.manual_seed(0)
     model = build_from_config(family, config)
+    objective = Objective(model, "neg_si_sdr", pit=True)  # the trainer's loss: negative SI-SDR under PIT
     optim = torch.optim.Adam(model.parameters(), 1e-3)
     mix = torch.stack([m for m, _ in pairs])
     src = torch.stack([s for _, s in pairs])
     start, curve = time.perf_counter(), {}
     for step in range(1, steps + 1):
-        loss, _ = pit_from_pairwise(pairwise_neg_si_sdr(model(mix), src))
+        loss = objective(mix, src)
         optim.zero_grad()
         loss.mean().backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)

@@ -121,11 +121,11 @@ class Equalizer:
     limit_db: float
 
     def response_db(self, freqs_hz: np.ndarray) -> np.ndarray:
-        octaves = np.log2(np.maximum(freqs_hz, 50.0) / 630.0)
+        octaves = np.log2(np.maximum(freqs_hz, 50.0) / 630.0)  # octaves from 630 Hz (DC held at 50 Hz)
         # 100 Hz .. 4 kHz spans 5.3 octaves: the tilt is tilt_db across that span
         gain = self.tilt_db * octaves / 5.32
         for center, width, g in zip(self.centers_hz, self.widths_oct, self.gains_db, strict=True):
-            gain = gain + g * np.exp(-0.5 * (np.log2(np.maximum(freqs_hz, 50.0) / center) / width) ** 2)
+            gain = gain + g * np.exp(-0.5 * ((octaves - np.log2(center / 630.0)) / width) ** 2)
         return np.clip(gain, -self.limit_db, self.limit_db)
 
 
@@ -142,11 +142,17 @@ def random_equalizer(rng: np.random.Generator, limit_db: float, bumps: int = 3) 
 
 
 def equalize(x: np.ndarray, eq: Equalizer, sample_rate: int) -> np.ndarray:
-    """Zero-phase filtering of ``x`` (last axis) by ``eq``'s magnitude response, in one FFT (as :func:`lowpass`)."""
+    """Zero-phase filtering of ``x`` (last axis) by ``eq``'s magnitude response."""
+    return _zero_phase(x, sample_rate, lambda freqs: 10.0 ** (eq.response_db(freqs) / 20.0))
+
+
+def _zero_phase(x: np.ndarray, sample_rate: int, response: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """``x`` (last axis) times the real gain ``response(freqs in Hz)`` in one FFT of a fast length
+    (the shared arithmetic of :func:`lowpass` and :func:`equalize`)."""
     n = x.shape[-1]
     size = scipy.fft.next_fast_len(n, real=True)
-    response = 10.0 ** (eq.response_db(np.fft.rfftfreq(size, 1.0 / sample_rate)) / 20.0)
-    return scipy.fft.irfft(scipy.fft.rfft(x, size, axis=-1) * response, size, axis=-1)[..., :n].astype(x.dtype)
+    gain = response(np.fft.rfftfreq(size, 1.0 / sample_rate))
+    return scipy.fft.irfft(scipy.fft.rfft(x, size, axis=-1) * gain, size, axis=-1)[..., :n].astype(x.dtype)
 
 
 @dataclass
@@ -308,13 +314,13 @@ def assemble(placements: list[Placement], load: Callable[[int], np.ndarray], seg
 def lowpass(x: np.ndarray, cutoff_hz: float, sample_rate: int, transition_hz: float = 200.0) -> np.ndarray:
     """Zero-phase low-pass along the last axis: unity below ``cutoff - transition``, a raised-cosine
     slope down to zero at ``cutoff``."""
-    n = x.shape[-1]
-    size = scipy.fft.next_fast_len(n, real=True)
-    freqs = np.fft.rfftfreq(size, 1.0 / sample_rate)
     start = max(cutoff_hz - transition_hz, 0.0)
-    ramp = np.clip((freqs - start) / max(cutoff_hz - start, 1e-9), 0.0, 1.0)
-    response = 0.5 * (1.0 + np.cos(np.pi * ramp))
-    return scipy.fft.irfft(scipy.fft.rfft(x, size, axis=-1) * response, size, axis=-1)[..., :n].astype(x.dtype)
+
+    def response(freqs: np.ndarray) -> np.ndarray:
+        ramp = np.clip((freqs - start) / max(cutoff_hz - start, 1e-9), 0.0, 1.0)
+        return 0.5 * (1.0 + np.cos(np.pi * ramp))
+
+    return _zero_phase(x, sample_rate, response)
 
 
 def _power(x: np.ndarray) -> np.ndarray:
