@@ -12,7 +12,7 @@ import sys
 #: tool name -> (module whose ``main()`` reads ``sys.argv``, what it measures)
 TOOLS: dict[str, tuple[str, str]] = {
     "tfacm": ("bench.tfacm", "TFACM against the authors' model: size, offline/streaming speed, kernels"),
-    "iterative": ("bench.iterative", "iterative paper Table 1 cost, and our speed against asteroid's"),
+    "iterative": ("bench.iterative_cost", "iterative paper Table 1 cost, and our speed against asteroid's"),
     "pit": ("bench.pit_compare", "our PIT loss against asteroid's PITLossWrapper"),
     "serve-load": ("bench.serve_load", "a live server under concurrent streaming clients"),
     "train-step": ("bench.train_step", "training steps per second of one preset through the trainer"),
@@ -22,6 +22,9 @@ TOOLS: dict[str, tuple[str, str]] = {
     "eval-metric-speed": ("bench.eval_metric_speed", "SDR/SDRi computation: ours against fast_bss_eval"),
     "mixing-throughput": ("bench.mixing_throughput", "dynamic-mixing throughput with and without augmentation"),
     "learn-diagnose": ("bench.learn.diagnose", "why a separator plateaus: ceiling, voices, capacity"),
+    "gpu-pack": ("bench.gpu.pack", "a demo corpus's training half, small enough to travel to a GPU machine"),
+    "gpu-unpack": ("bench.gpu.unpack", "unpack it there into a corpus the trainer reads"),
+    "gpu-weights": ("bench.gpu.weights", "a checkpoint's weights alone, small enough to come back"),
 }
 
 

@@ -1,7 +1,7 @@
 """Run a :class:`~bench.plan.BenchPlan`: our models, the anchors, PIT; return the results dict.
 
 The dict is what ``--json`` writes and what :mod:`speechsep.bench.report` renders; its layout is
-checked by :func:`speechsep.bench.schema.validate`. Every number is measured in this run (the floor
+checked by :func:`speechsep.bench.schema.validate_results`. Every number is measured in this run (the floor
 at the start and the end of it, pooled), and every number not measured says why in ``skipped``.
 """
 
@@ -24,7 +24,7 @@ from bench.anchors import AnchorFailed, AnchorSpec, anchor_peak_rss, anchor_spec
 from bench.plan import BenchPlan
 from speechsep.bench import memory
 from speechsep.bench.machine import floor_rtf, machine_info, matmul_gflops
-from speechsep.bench.schema import SCHEMA_VERSION, validate
+from speechsep.bench.schema import SCHEMA_VERSION, validate_results
 from speechsep.registry import get_preset
 
 __all__ = ["run_bench", "measure_model", "ratios", "ANCHOR_STREAM_SECONDS"]
@@ -77,7 +77,7 @@ def _offline(model, plan: BenchPlan, budget: _Budget, sr: int) -> tuple[dict[str
 
 def _streaming(model, plan: BenchPlan, budget: _Budget, rate: float) -> dict[str, dict[str, float]]:
     from speechsep.blocks.framing import ms_to_samples
-    from speechsep.inference.streaming import stream_waveform
+    from speechsep.inference.streaming import stream_through_model
 
     out = {}
     wav = torch.randn(1, round(plan.stream_seconds * model.sample_rate), generator=torch.Generator().manual_seed(0))
@@ -86,8 +86,8 @@ def _streaming(model, plan: BenchPlan, budget: _Budget, rate: float) -> dict[str
         # step() pays per-call overhead an offline pass does not: allow 4x the offline rate
         if not budget.allows(f"streaming {_key(chunk_ms)} ms", 4 * rate * plan.stream_seconds + 1):
             continue
-        stream_waveform(model, wav[:, : 4 * chunk], chunk, align=False)  # warm-up: first-call allocations
-        _, stats = stream_waveform(model, wav, chunk, align=False)
+        stream_through_model(model, wav[:, : 4 * chunk], chunk, align=False)  # warm-up: first-call allocations
+        _, stats = stream_through_model(model, wav, chunk, align=False)
         out[_key(chunk_ms)] = {"rtf": stats.real_time_factor, "p50_ms": stats.percentile_ms(50),
                                "p95_ms": stats.percentile_ms(95), "max_ms": stats.max_ms,
                                "chunks": stats.num_chunks, "latency_ms": stats.latency_ms}
@@ -291,6 +291,6 @@ def run_bench(plan: BenchPlan, *, command: str = "", log: Callable[[str], None] 
         row["floor_distance"] = ref["rtf"] / row["floor_rtf"] if ref else None
     results["duration_seconds"] = time.perf_counter() - started
     results["machine"]["load_average_end"] = machine_info()["load_average"]
-    validate(results)
+    validate_results(results)
     log(f"{stamp()} done")
     return results

@@ -94,7 +94,7 @@ def offline(name: str, seconds: float, repeats: int) -> dict:
 
 def stream(name: str, backend: str, seconds: float, chunk_ms: float, threads: int, split_threads: bool = False) -> dict:
     from speechsep.blocks.framing import ms_to_samples
-    from speechsep.inference.streaming import stream_waveform
+    from speechsep.inference.streaming import stream_through_model
 
     model = build(name).eval()
     chunk = ms_to_samples(chunk_ms, model.sample_rate)
@@ -108,8 +108,8 @@ def stream(name: str, backend: str, seconds: float, chunk_ms: float, threads: in
         runner = OnnxStreamer(export_onnx(model, f"{tmp}/{name}.onnx", chunk_samples=chunk), threads=threads)
     x = 0.1 * torch.randn(1, int(seconds * model.sample_rate))
     split = threads if backend == "torch" and split_threads else None
-    stream_waveform(runner, x[:, : 10 * chunk], chunk, align=False, threads=split)  # warm-up
-    _, stats = stream_waveform(runner, x, chunk, align=False, threads=split)
+    stream_through_model(runner, x[:, : 10 * chunk], chunk, align=False, threads=split)  # warm-up
+    _, stats = stream_through_model(runner, x, chunk, align=False, threads=split)
     return {"model": name, "backend": backend, "seconds": seconds, "chunk_ms": stats.chunk_ms,
             "rtf": stats.real_time_factor, "p50_ms": stats.percentile_ms(50), "p95_ms": stats.percentile_ms(95),
             "max_ms": stats.max_ms, "latency_ms": stats.latency_ms, "threads": threads,

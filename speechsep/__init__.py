@@ -37,12 +37,13 @@ def build(name: str, **overrides: Any) -> SeparationModel:
     return _build(name, **overrides)
 
 
-def load(path_or_name: str, map_location: str = "cpu") -> SeparationModel:
+def load(path_or_name: str | os.PathLike, map_location: str = "cpu") -> SeparationModel:
     """Load a model from a checkpoint path, a training run folder, or a bundled model by name
-    (``speechsep.load("tfacm-lite")``)."""
-    from speechsep.inference.loading import load_any
+    (``speechsep.load("tfacm-lite")``), in eval mode on ``map_location`` (``"cpu"``, ``"auto"``,
+    ``"cuda"``, ``"cuda:N"``: :func:`speechsep.inference.pretrained.resolve_device`)."""
+    from speechsep.inference.pretrained import resolve
 
-    return load_any(path_or_name, map_location=map_location)
+    return resolve(path_or_name, device=map_location)
 
 
 def separate(waveform: Any, sample_rate: int, *, model: str | SeparationModel | None = None,

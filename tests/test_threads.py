@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from speechsep.inference.streaming import stream_waveform
+from speechsep.inference.streaming import stream_through_model
 from speechsep.registry import build
 from speechsep.threads import heavy_kernel, passive_wait_warning, split_threads
 
@@ -56,12 +56,12 @@ def test_tfacm_step_gives_its_lstms_and_attention_the_threads_and_nothing_else(r
         return attend(self, *args, **kwargs)
 
     x = 0.1 * torch.randn(1, 2000)
-    ref, _ = stream_waveform(model, x, 128, align=False)
+    ref, _ = stream_through_model(model, x, 128, align=False)
     for kinds in seen.values():
         kinds.clear()  # the reference ran on torch's own thread count
     attention._attend = spy
     try:
-        out, stats = stream_waveform(model, x, 128, align=False, threads=2)
+        out, stats = stream_through_model(model, x, 128, align=False, threads=2)
     finally:
         attention._attend = attend
     assert seen == {"lstm": {2}, "conv": {1}, "bmm": {2}}

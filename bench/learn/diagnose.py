@@ -9,7 +9,11 @@
 2. **Voices**: the checkpoint's SI-SNRi on noise-free mixtures of the *training* speakers (dynamic
    mixing, the corpus's mix, no speed perturbation) against the fixed clean *validation* mixtures
    (unseen speakers), both cut to the same length. A large gap is a model that learnt its training
-   voices rather than separation.
+   voices rather than separation. Also on *same-cast* pairs of training speakers: two characters of
+   one actor group (one game's cast) whose median pitches lie 4 semitones or more apart
+   (``speechsep.data.pitch``). Drawn with the corpus's default pairing (two groups), every training
+   mixture pairs two different recordings; a model far worse on same-cast pairs than on those
+   separates recordings, not voices.
 3. **Capacity**: a fresh model of the checkpoint's architecture trained on 8 fixed training
    mixtures only; if it cannot fit them, the pipeline (features, masks, loss) is broken, not the data.
 
@@ -26,16 +30,31 @@ import time
 import torch
 
 from speechsep.data.spec import open_dataset
-from speechsep.inference.loading import load_any
+from speechsep.inference.pretrained import resolve
 from speechsep.metrics import si_sdr_improvement
 from speechsep.registry import build_from_config
-from speechsep.train.engine import Objective
+from speechsep.train.engine import ModelWithLoss
 
 SAMPLE_RATE = 8000
 
 
 def _pairs(dataset, count: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
     return [tuple(dataset[i][:2]) for i in range(min(count, len(dataset)))]
+
+
+def _same_cast_pairs(root: str, count: int, seconds: float) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Noise-free training mixtures whose two speakers share an actor group (distinct by pitch)."""
+    data = open_dataset(f"demo:{root}:train:clean", sample_rate=SAMPLE_RATE, segment_seconds=seconds, train=True,
+                        seed=1, mixing={"speed_range": [1.0, 1.0], "distinct_pitch_semitones": 4.0,
+                                        "speaker_weighting": "sqrt-seconds"})
+    pairs = []
+    for index in range(len(data)):
+        plan, out = data.render(index)
+        if data.groups[plan.speakers[0]] == data.groups[plan.speakers[1]]:
+            pairs.append((torch.from_numpy(out.mixture), torch.from_numpy(out.reverb)))
+            if len(pairs) == count:
+                break
+    return pairs
 
 
 def _model_si_snri(model, pairs) -> float:
@@ -65,7 +84,7 @@ def _oracle_irm_si_snri(model, pairs) -> float:
 def _overfit(family: str, config, pairs, steps: int) -> dict[str, float]:
     torch.manual_seed(0)
     model = build_from_config(family, config)
-    objective = Objective(model, "neg_si_sdr", pit=True)  # the trainer's loss: negative SI-SDR under PIT
+    objective = ModelWithLoss(model, "neg_si_sdr", pit=True)  # the trainer's loss: negative SI-SDR under PIT
     optim = torch.optim.Adam(model.parameters(), 1e-3)
     mix = torch.stack([m for m, _ in pairs])
     src = torch.stack([s for _, s in pairs])
@@ -94,7 +113,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
 
-    model = load_any(args.checkpoint).eval()
+    model = resolve(args.checkpoint, device="cpu")
     valid = _pairs(open_dataset(f"demo:{args.root}:valid:clean", sample_rate=SAMPLE_RATE,
                                 segment_seconds=args.seconds, train=True, seed=1), args.examples)
     train = _pairs(open_dataset(f"demo:{args.root}:train:clean", sample_rate=SAMPLE_RATE,
@@ -105,7 +124,10 @@ def main() -> None:
     print(f"ceiling: oracle IRM on {len(valid)} clean validation mixtures {result['oracle_irm_valid_clean']} dB")
     result["model_train_speakers_clean"] = round(_model_si_snri(model, train), 2)
     result["model_valid_speakers_clean"] = round(_model_si_snri(model, valid), 2)
-    print(f"voices: model on training speakers {result['model_train_speakers_clean']} dB, "
+    result["model_train_speakers_same_cast_clean"] = round(
+        _model_si_snri(model, _same_cast_pairs(args.root, args.examples, args.seconds)), 2)
+    print(f"voices: model on training speakers {result['model_train_speakers_clean']} dB "
+          f"(same-cast pairs {result['model_train_speakers_same_cast_clean']} dB), "
           f"on validation speakers {result['model_valid_speakers_clean']} dB")
     if args.overfit_steps:
         short = [(m[: 2 * SAMPLE_RATE], s[:, : 2 * SAMPLE_RATE]) for m, s in train[:8]]

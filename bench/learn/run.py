@@ -137,8 +137,9 @@ def _evaluate(run_dir: Path, progress: Progress, config, options: LearnOptions, 
               cache: dict[str, Any]) -> dict[str, Any]:
     from speechsep.checkpoint import load_model
     from speechsep.complexity import count_parameters
+    from speechsep.inference.pretrained import resolve_device
     from speechsep.train.distributed import DistInfo
-    from speechsep.train.engine import resolve_device, validate
+    from speechsep.train.engine import evaluate_si_sdr
 
     t0 = time.perf_counter()
     device = resolve_device(options.device)
@@ -146,7 +147,7 @@ def _evaluate(run_dir: Path, progress: Progress, config, options: LearnOptions, 
     progress.meta["params"] = count_parameters(model)
     if "sets" not in cache:
         cache["sets"] = _eval_sets(config, options, specs, model.sample_rate)
-    scores = {name: round(validate(model, batches, device, DistInfo(), "fp32")["si_sdri"], 4)
+    scores = {name: round(evaluate_si_sdr(model, batches, device, DistInfo(), "fp32")["si_sdri"], 4)
               for name, batches in cache["sets"].items()}
     previous = progress.points[-1]["step"] if progress.points else 0
     losses = [s[2] for s in progress.steps[previous:] if s[2] is not None]

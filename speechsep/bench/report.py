@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from speechsep.bench.schema import validate
+from speechsep.bench.schema import validate_results
 
 __all__ = ["render_markdown", "read_fragments"]
 
@@ -204,7 +204,7 @@ def _pit(r: dict) -> list[str]:
 
 def render_markdown(results: dict[str, Any], fragments: list[tuple[str, str]] = ()) -> str:
     """BENCHMARKS.md text from a validated results dict and ``(name, text)`` fragments."""
-    r = validate(results)
+    r = validate_results(results)
     models = r["models"]
     lines = _header(r)
     for section in (_complexity(models), _offline(models), _memory(models), _streaming(models, r["anchors"]),

@@ -1,4 +1,4 @@
-"""The layout of ``bench/results.json``; :func:`validate` names the first thing missing or mistyped.
+"""The layout of ``bench/results.json``; :func:`validate_results` names the first thing missing or mistyped.
 
 The renderer and the plot read only what is listed here, so a results file that validates renders.
 """
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["SCHEMA_VERSION", "validate", "BenchSchemaError"]
+__all__ = ["SCHEMA_VERSION", "validate_results", "BenchSchemaError"]
 
 SCHEMA_VERSION = 1
 
@@ -58,7 +58,7 @@ def _check_rows(table: dict, fields: dict[str, Any] | None, where: str) -> None:
             _check(row, fields, f"{where}[{key}]")
 
 
-def validate(results: dict[str, Any]) -> dict[str, Any]:
+def validate_results(results: dict[str, Any]) -> dict[str, Any]:
     """Raise :class:`BenchSchemaError` naming the first bad field; return ``results`` unchanged."""
     _check(results, _TOP, "results")
     if results["schema"] != SCHEMA_VERSION:

@@ -157,7 +157,7 @@ def run(args: argparse.Namespace) -> int:
 
     from speechsep.bench.plot import plot_rtf_vs_macs
     from speechsep.bench.report import read_fragments, render_markdown
-    from speechsep.bench.schema import validate
+    from speechsep.bench.schema import validate_results
     from speechsep.utils import atomic_path
 
     learn = getattr(args, "bench_command", None) == "learn"
@@ -170,7 +170,7 @@ def run(args: argparse.Namespace) -> int:
     if learn:
         return _run_learn(args)
     if args.render_only:
-        results = validate(json.loads(Path(args.render_only).read_text()))
+        results = validate_results(json.loads(Path(args.render_only).read_text()))
     else:
         make_plan = workshop("bench.plan").make_plan
         run_bench = workshop("bench.runner").run_bench

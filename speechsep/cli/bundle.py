@@ -21,12 +21,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from speechsep.inference.bundling import bundle_run
-    from speechsep.inference.loading import set_default_bundled
+    from speechsep.inference.pretrained import set_default_name
 
     out = bundle_run(args.run, args.name, args.data, limit=args.limit, notes=args.notes, recipe=args.recipe,
                      progress=lambda done, total: print(f"\r  eval {done}/{total}", end="", flush=True))
     print()
     if args.default:
-        set_default_bundled(args.name)
+        set_default_name(args.name)
     print(f"bundled {args.name} in {out}: see {out / 'card.md'}")
     return 0

@@ -62,7 +62,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     start = time.time()
     if args.data_command == "demo":
-        from speechsep.data.demo import DemoOptions, build_demo
+        from speechsep.data.demo_corpus import DemoOptions, build_demo
         from speechsep.data.packages import PackageError, cache_dir
         from speechsep.data.voices import package_paths_from
 
@@ -82,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
         size = sum(f.stat().st_size for f in Path(args.root).rglob("*") if f.is_file())
         print(f"disk: {size / 1e6:.0f} MB in {args.root} (the package cache is in {cache_dir()})")
     elif args.data_command == "iterative":
-        from speechsep.data.iterative import build_iterative
+        from speechsep.data.iterative_corpus import build_iterative
 
         try:
             counts = [int(c) for c in args.counts.split(",")]

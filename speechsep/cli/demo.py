@@ -13,7 +13,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from speechsep.inference.loading import bundled_models
+    from speechsep.inference.pretrained import bundled_models
 
     if not bundled_models():
         print(
@@ -21,6 +21,6 @@ def run(args: argparse.Namespace) -> int:
             "(train one: see README, Bundled models)."
         )
         return 1
-    from speechsep.inference.demo import run_demo
+    from speechsep.inference.example import run_demo
 
     return run_demo(args.out)

@@ -44,7 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from speechsep.config import parse_override
-    from speechsep.experiments.iterative import GridSettings, plan, run_grid
+    from speechsep.experiments.iterative_grid import GridSettings, plan, run_grid
 
     overrides = dict(parse_override(text) for text in args.set)
     if args.epochs is not None:

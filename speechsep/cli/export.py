@@ -28,9 +28,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from speechsep.inference.loading import resolve_model
+    from speechsep.inference.pretrained import resolve
 
-    model = resolve_model(args.model)
+    model = resolve(args.model, device="cpu", presets=True)
     if args.offline or not model.is_causal:
         if not args.offline:
             print(f"note: {args.model} is not causal (no streaming step): exporting its offline whole-utterance "

@@ -16,9 +16,11 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     import speechsep
+    from speechsep.inference.pretrained import resolve_device
     from speechsep.registry import list_families, list_presets
 
-    device = f"cuda ({torch.cuda.get_device_name(0)})" if torch.cuda.is_available() else "cpu"
+    auto = resolve_device("auto")  # what --device auto picks
+    device = f"{auto} ({torch.cuda.get_device_name(auto)})" if auto.type == "cuda" else "cpu"
     print(f"speechsep {speechsep.__version__}")
     print(f"torch     {torch.__version__} (threads: {torch.get_num_threads()})")
     print(f"device    {device}")

@@ -3,14 +3,14 @@
 Each bundled model lives in ``speechsep/pretrained/<name>/`` with ``model.pt`` and ``card.json``.
 The card's layout belongs to whoever trains and bundles the model, so this listing does not assume
 one: it looks for the usual headline keys at any depth of the card (``results.test.si_sdri``,
-``params_m``, ...), takes ``mean`` when a value is a summary, and shows what it finds.
+``params_m``, ...), takes ``mean`` when a value is a summary, and shows what it finds. The bundles,
+their cards and the default come from :mod:`speechsep.inference.pretrained`.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 from typing import Any
 
 NAME = "models"
@@ -25,18 +25,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the full cards as JSON")
     parser.add_argument("--markdown", action="store_true",
                         help="print one Markdown table of the cards (the README's bundled-models table)")
-
-
-def read_card(model_path: Path) -> dict[str, Any]:
-    """The card beside a bundled ``model.pt``; a missing or broken card is reported in the dict."""
-    card = model_path.parent / "card.json"
-    if not card.is_file():
-        return {"error": f"no card.json in {card.parent}"}
-    try:
-        value = json.loads(card.read_text())
-    except (OSError, ValueError) as err:
-        return {"error": f"{card}: unreadable ({type(err).__name__}: {err})"}
-    return value if isinstance(value, dict) else {"error": f"{card}: not a JSON object"}
 
 
 def _flatten(card: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -126,10 +114,9 @@ def _fmt(value: Any) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from speechsep.inference.loading import bundled_models
+    from speechsep.inference.pretrained import bundled_models, default_name, read_card
 
-    models = bundled_models()
-    cards = {name: read_card(path) for name, path in models.items()}
+    cards = {name: read_card(path) for name, path in bundled_models().items()}
     if args.json:
         print(json.dumps(cards, indent=2))
         return 0
@@ -140,9 +127,7 @@ def run(args: argparse.Namespace) -> int:
         print("no trained models are bundled (speechsep/pretrained/ holds none): "
               "pass a checkpoint file or a training run folder to --model")
         return 0
-    from speechsep.inference.loading import default_bundled
-
-    default = default_bundled()
+    default = default_name()
     for name, card in cards.items():
         print(f"{name}  (default)" if name == default else name)
         if "error" in card:

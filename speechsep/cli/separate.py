@@ -29,7 +29,7 @@ def add_segment_arguments(parser: argparse.ArgumentParser) -> None:
                         help="overlap between segments, used to keep each speaker in one output "
                              "(default %(default)s)")
     parser.add_argument("--batch-segments", type=int, default=1, help="segments per model call (default 1)")
-    parser.add_argument("--device", default="auto", help="auto (GPU when available), cpu, cuda, cuda:1, ...")
+    parser.add_argument("--device", default="auto", help="auto (the GPU when there is one, else the CPU), cpu, cuda, cuda:N (default %(default)s)")
     parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
                         help="bf16: autocast to bf16 (faster for the iterative models on CPUs with bf16 "
                              "instructions or on GPUs; BENCHMARKS.md); default %(default)s")
@@ -41,7 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="folder for NAME_s1.wav, NAME_s2.wav, ... and NAME_spectrogram.png")
     parser.add_argument("--model", metavar="NAME|PATH",
                         help="bundled model name, checkpoint file or training run folder "
-                             "(default: the first bundled model)")
+                             "(default: the default bundled model, see `speechsep models`)")
     parser.add_argument("--channel", type=channel_policy, default=0,
                         help="which channel of multichannel input to separate, or 'mixdown' to average "
                              "them (default 0)")
@@ -58,10 +58,11 @@ def run(args: argparse.Namespace) -> int:
     import sys
 
     from speechsep.cli._progress import progress_bar
-    from speechsep.inference.separate import check_out_dir, load_for_inference, separate_files
+    from speechsep.inference.pretrained import resolve
+    from speechsep.inference.separate import check_out_dir, separate_files
 
     check_out_dir(args.out)  # before loading the model, let alone separating
-    model = load_for_inference(args.model, args.device)
+    model = resolve(args.model, device=args.device)
     skipped: list = []
     results = separate_files(
         args.inputs,

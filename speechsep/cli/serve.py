@@ -13,7 +13,7 @@ log = logging.getLogger(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from speechsep.serve.sessions import RESAMPLE_QUALITIES, ServeLimits
+    from speechsep.serve.limits import RESAMPLE_QUALITIES, ServeLimits
 
     d = ServeLimits()
     parser.add_argument("--model", metavar="NAME|PATH", help="checkpoint, run folder, bundled model, or a preset "
@@ -52,11 +52,11 @@ def run(args: argparse.Namespace) -> int:
         queue_frames=args.queue_frames,
         resample_quality=args.resample_quality,
     )
-    from speechsep.inference.loading import default_causal_model_name, resolve_model
+    from speechsep.inference.pretrained import default_causal_name, resolve
 
     torch.set_num_threads(args.torch_threads)
-    name = args.model or default_causal_model_name()
-    model = resolve_model(name)
+    name = args.model or default_causal_name()
+    model = resolve(name, device="cpu", presets=True)
     if not model.is_causal:
         log.warning("%s is not causal: live streaming is refused, only file upload (POST /api/separate) works",
                     name)

@@ -23,7 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "cost more than they save, or far more on a busy machine). PyTorch backend: each step "
                              "runs on one thread and only its LSTMs and attention on THREADS (speechsep.threads); "
                              "THREADS > 1 helps tfacm-small and larger on a quiet machine")
-    parser.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:1, ... (torch backend)")
+    parser.add_argument("--device", default="cpu", help="cpu (default), auto, cuda, cuda:N (torch backend)")
     parser.add_argument("--backend", choices=["torch", "onnxruntime"], default=None,
                         help="run model.step in PyTorch (default) or an exported ONNX step in onnxruntime "
                              "(default with --onnx)")
@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from speechsep.cli._progress import progress_bar
-    from speechsep.inference.loading import resolve_model
+    from speechsep.inference.pretrained import resolve
     from speechsep.inference.separate import check_out_dir
     from speechsep.inference.streaming import stream_file
     from speechsep.threads import passive_wait_warning
@@ -61,12 +61,12 @@ def run(args: argparse.Namespace) -> int:
 
             path = args.onnx
             if path is None:
-                model = resolve_model(args.model)
+                model = resolve(args.model, causal=True, device="cpu", presets=True)
                 path = export_onnx(model, f"{tmp}/step.onnx", model_name=args.model,
                                    chunk_samples=ms_to_samples(args.chunk_ms, model.sample_rate))
             model = OnnxStreamer(path, threads=args.threads)
         else:
-            model = resolve_model(args.model, map_location=args.device)
+            model = resolve(args.model, causal=True, device=args.device, presets=True)
             if not model.is_causal:
                 raise ValueError(f"{args.model or 'the model'} is not causal and cannot stream: "
                                  "use `speechsep separate` for it, or a causal model (tfacm-lite)")

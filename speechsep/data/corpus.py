@@ -43,6 +43,7 @@ import numpy as np
 from speechsep.audio import write_audio
 from speechsep.data.mixing import MixingConfig, synthesize
 from speechsep.data.noise import NoiseClip
+from speechsep.data.pitch import corpus_speaker_pitch
 from speechsep.data.rooms import RoomBank, RoomDistribution, sample_room, simulate_room
 from speechsep.data.utterances import Utterances
 from speechsep.utils import atomic_path
@@ -228,6 +229,13 @@ def _init_worker(root: str, config: dict) -> None:
     _WORKER["pools"] = {}
 
 
+def _worker_pitch() -> dict[str, float]:
+    """Speaker pitch for pitch-aware pairing, measured (or read from its cache) on first use."""
+    if "pitch" not in _WORKER:
+        _WORKER["pitch"] = corpus_speaker_pitch(_WORKER["root"], _WORKER["utterances"])
+    return _WORKER["pitch"]
+
+
 def _room_task(index: int):
     cfg: CorpusConfig = _WORKER["cfg"]
     rng = np.random.default_rng([cfg.seed, _STREAM_CODE["rooms"], index])
@@ -264,7 +272,8 @@ def _mixture_task(task: tuple[str, str | None, int]) -> dict:
     stream = [_STREAM_CODE[split]] if condition is None else [_STREAM_CODE[split], zlib.crc32(condition.encode())]
     rng = np.random.default_rng([cfg.seed, *stream, index])
     plan, out = synthesize(rng, _WORKER["pools"][split], utt.lengths, utt.load, _WORKER["noise_clips"][split],
-                           responses, mixing, sr, speaker_groups=_WORKER["groups"], bandwidths=utt.bandwidths)
+                           responses, mixing, sr, speaker_groups=_WORKER["groups"], bandwidths=utt.bandwidths,
+                           speaker_pitch=_worker_pitch() if mixing.distinct_pitch_semitones > 0 else None)
     room = rooms["room"]
     streams = {"mix": out.mixture, "noise": out.noise}
     for k in range(out.reverb.shape[0]):

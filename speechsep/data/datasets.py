@@ -27,6 +27,7 @@ from speechsep.data.corpus import (
     tuples_from_json,
 )
 from speechsep.data.mixing import MixingConfig, synthesize
+from speechsep.data.pitch import corpus_speaker_pitch
 from speechsep.data.readers.folder import MixtureItem
 from speechsep.data.rooms import RoomBank
 
@@ -140,6 +141,7 @@ class DynamicMixing(Dataset):
         self.clean_mixing = dataclasses.replace(self.mixing, noise_weights={"none": 1.0})
         self.utterances = load_utterances(root, self.corpus_rate)
         self.groups = self.utterances.speaker_groups()
+        self.pitch = corpus_speaker_pitch(root, self.utterances) if self.mixing.distinct_pitch_semitones > 0 else None
         self.pools = self.utterances.speaker_pools("train")
         self.noise = load_noise_bank(root).clips("train")
         if not self.noise:
@@ -168,6 +170,7 @@ class DynamicMixing(Dataset):
         rng = np.random.default_rng([self.seed, self.epoch, index])
         return synthesize(rng, self.pools, self.utterances.lengths, self.utterances.load, self.noise,
                           self._responses, self.mixing_at(self.epoch), self.corpus_rate, speaker_groups=self.groups,
+                          speaker_pitch=self.pitch,
                           bandwidths=self.utterances.bandwidths)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -15,7 +15,7 @@ Levels are measured on the targets (the reverberant sources at the microphone), 
 manifest is the SNR a model sees. The direct-path source of a speaker gets that speaker's gain.
 
 Conditions (each drawn per mixture and recorded in its plan; the defaults keep the single WHAMR!-like
-condition, a corpus sets its own mix, see ``speechsep.data.demo``):
+condition, a corpus sets its own mix, see ``speechsep.data.demo_corpus``):
 - noise: ``none`` (noise-free), ``wide`` (SNR uniform in ``wide_snr_db``, -5..+20 dB) or ``whamr``
   (-6..+3 dB), drawn with ``noise_weights``;
 - room: reverberant, or anechoic (the direct path only) with probability ``dry_probability``;
@@ -38,6 +38,7 @@ a model cannot separate by bandwidth instead of by voice.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -46,13 +47,17 @@ import scipy.fft
 import soxr
 
 from speechsep.data.noise import loop_crossfade
+from speechsep.data.pitch import semitones_apart
 
 __all__ = [
-    "NOISE_CONDITIONS", "MixingConfig", "Placement", "MixturePlan", "Rendered", "plan_mixture", "assemble",
+    "NOISE_CONDITIONS", "SPEAKER_WEIGHTINGS", "MixingConfig", "Placement", "MixturePlan", "Rendered", "plan_mixture", "assemble",
     "render", "synthesize", "lowpass", "change_speed", "Equalizer", "random_equalizer", "equalize",
 ]
 
 _EPS = 1e-12
+
+SPEAKER_WEIGHTINGS = ("groups", "sqrt-seconds")
+"""How a mixture's speakers are drawn (``MixingConfig.speaker_weighting``)."""
 
 NOISE_CONDITIONS = ("none", "wide", "whamr")
 """Noise conditions: noise-free, SNR over a wide range, WHAMR!'s range."""
@@ -71,6 +76,12 @@ class MixingConfig:
     overlap_range: tuple[float, float] = (0.3, 1.0)  # overlap as a fraction of the segment, when partial
     speed_range: tuple[float, float] = (1.0, 1.0)  # speed perturbation per speaker; (1, 1) = off
     channel_eq_db: float = 0.0  # largest gain of the random per-speaker equaliser; 0 = off
+    # two speakers of one actor group may share a mixture when their median pitches are at least this
+    # many semitones apart (speechsep.data.pitch says why); 0 = never
+    distinct_pitch_semitones: float = 0.0
+    # how a mixture's speakers are drawn: "groups" (an actor group by the square root of its number
+    # of speakers) or "sqrt-seconds" (a speaker by the square root of their seconds of speech)
+    speaker_weighting: str = "groups"
     match_bandwidth: bool = True
     level_dbfs: tuple[float, float] = (-30.0, -20.0)  # RMS of the louder target
     lead_seconds: tuple[float, float] = (0.0, 0.5)  # silence before a speaker's first word
@@ -95,6 +106,10 @@ class MixingConfig:
             raise ValueError(f"speed_range must satisfy 0.5 <= low <= high <= 2; got {self.speed_range}")
         if not 0.0 <= self.channel_eq_db <= 24.0:
             raise ValueError(f"channel_eq_db must be in [0, 24] dB; got {self.channel_eq_db}")
+        if not 0.0 <= self.distinct_pitch_semitones <= 36.0:
+            raise ValueError(f"distinct_pitch_semitones must be in [0, 36]; got {self.distinct_pitch_semitones}")
+        if self.speaker_weighting not in SPEAKER_WEIGHTINGS:
+            raise ValueError(f"speaker_weighting must be one of {SPEAKER_WEIGHTINGS}; got {self.speaker_weighting!r}")
 
 
 @dataclass(frozen=True)
@@ -249,6 +264,38 @@ def _draw_speakers(rng: np.random.Generator, names: list[str], count: int, group
     return [names[i] for i in rng.choice(len(names), size=count, replace=False)]
 
 
+def _draw_voices(rng: np.random.Generator, names: list[str], count: int, groups: dict[str, str],
+                 seconds: dict[str, float], cfg: MixingConfig, pitch: dict[str, float] | None) -> list[str]:
+    """:func:`_draw_speakers` with ``cfg.speaker_weighting`` and ``cfg.distinct_pitch_semitones``.
+
+    One speaker at a time, among those that may still join: a speaker whose group no chosen speaker
+    shares, or (pitch pairing) whose median pitch is ``distinct_pitch_semitones`` from every chosen one
+    of its group. ``"groups"`` weighs a group by the square root of how many of its speakers may join
+    and shares that among them (as :func:`_draw_speakers`); ``"sqrt-seconds"`` weighs each speaker by
+    the square root of their seconds of speech, so the sentence sources, which hold most of the speech,
+    are not outnumbered by the many short-word voices of the language courses.
+    """
+    by_group: dict[str, list[str]] = {}
+    for s in names:
+        by_group.setdefault(groups.get(s, s), []).append(s)
+    if len(by_group) < count:  # the split cannot keep groups apart: any distinct speakers
+        return [names[i] for i in rng.choice(len(names), size=count, replace=False)]
+    chosen: list[str] = []
+    for _ in range(count):
+        allowed = [s for s in names if s not in chosen and all(
+            groups.get(c, c) != groups.get(s, s) or (pitch is not None and cfg.distinct_pitch_semitones > 0 and
+                                                     semitones_apart(pitch.get(s, math.nan), pitch.get(c, math.nan))
+                                                     >= cfg.distinct_pitch_semitones)
+            for c in chosen)]  # never empty: a group no chosen speaker is in remains
+        if cfg.speaker_weighting == "sqrt-seconds":
+            weights = np.sqrt(np.array([seconds[s] for s in allowed], dtype=np.float64))
+        else:
+            per_group = Counter(groups.get(s, s) for s in allowed)
+            weights = np.array([per_group[groups.get(s, s)] ** -0.5 for s in allowed], dtype=np.float64)
+        chosen.append(allowed[int(rng.choice(len(allowed), p=weights / weights.sum()))])
+    return chosen
+
+
 def plan_mixture(
     rng: np.random.Generator,
     speaker_pools: dict[str, np.ndarray],
@@ -257,15 +304,24 @@ def plan_mixture(
     cfg: MixingConfig,
     sample_rate: int,
     speaker_groups: dict[str, str] | None = None,
+    speaker_pitch: dict[str, float] | None = None,
 ) -> MixturePlan:
     """Draw one mixture. ``speaker_pools`` maps each speaker of the split to its utterance indices;
     ``speaker_groups`` maps a speaker to its actor group (two speakers of a mixture come from two groups
-    when the split allows it)."""
+    when the split allows it, or from one when ``cfg.distinct_pitch_semitones`` and ``speaker_pitch``,
+    each speaker's median Hz, say they are distinct voices)."""
+    if cfg.distinct_pitch_semitones > 0 and speaker_pitch is None:
+        raise ValueError("distinct_pitch_semitones is set but no speaker pitch was given "
+                         "(speechsep.data.pitch.corpus_speaker_pitch measures it)")
     names = sorted(speaker_pools)
     if len(names) < cfg.num_speakers:
         raise ValueError(f"need at least {cfg.num_speakers} speakers, the split has {len(names)}: {names}")
     segment = int(round(cfg.segment_seconds * sample_rate))
-    picked = _draw_speakers(rng, names, cfg.num_speakers, speaker_groups)
+    if speaker_groups and (cfg.distinct_pitch_semitones > 0 or cfg.speaker_weighting != "groups"):
+        seconds = {s: float(lengths[speaker_pools[s]].sum()) / sample_rate for s in names}
+        picked = _draw_voices(rng, names, cfg.num_speakers, speaker_groups, seconds, cfg, speaker_pitch)
+    else:  # the draw every corpus built before these options used, kept bit for bit
+        picked = _draw_speakers(rng, names, cfg.num_speakers, speaker_groups)
     overlap, windows = _windows(rng, cfg, segment, cfg.num_speakers)
     lo, hi = cfg.speed_range
     speeds = [float(rng.uniform(lo, hi)) if hi > lo else lo for _ in picked]
@@ -404,13 +460,15 @@ def synthesize(
     sample_rate: int,
     *,
     speaker_groups: dict[str, str] | None = None,
+    speaker_pitch: dict[str, float] | None = None,
     bandwidths: np.ndarray | None = None,
 ) -> tuple[MixturePlan, Rendered]:
     """Plan and render one mixture: the single code path of the fixed sets and dynamic mixing.
 
     ``bandwidths`` (Hz, one per utterance) turns on bandwidth matching (``cfg.match_bandwidth``).
     """
-    plan = plan_mixture(rng, speaker_pools, lengths, [c.size for c in noise_clips], cfg, sample_rate, speaker_groups)
+    plan = plan_mixture(rng, speaker_pools, lengths, [c.size for c in noise_clips], cfg, sample_rate, speaker_groups,
+                        speaker_pitch)
     plan.room, reverb_rir, direct_rir = responses(rng)
     segment = int(round(cfg.segment_seconds * sample_rate))
     dry = np.stack([assemble(p, load_utterance, segment, f) for p, f in zip(plan.placements, plan.speeds, strict=True)])

@@ -16,7 +16,8 @@ import numpy as np
 import torch
 
 from speechsep.audio import read_audio, write_audio
-from speechsep.inference.separate import limit_peak, load_for_inference, output_paths, separate_waveform
+from speechsep.inference.pretrained import resolve
+from speechsep.inference.separate import limit_peak, output_paths, separate_waveform
 from speechsep.models.base import SeparationModel
 
 __all__ = ["separate", "separate_file"]
@@ -24,7 +25,7 @@ __all__ = ["separate", "separate_file"]
 
 @functools.lru_cache(maxsize=4)
 def _cached(name: str | None, device: str) -> SeparationModel:
-    return load_for_inference(name, device)
+    return resolve(name, device=device)
 
 
 def _model(model: str | os.PathLike | SeparationModel | None, device: str) -> SeparationModel:

@@ -10,8 +10,8 @@
   the SI-SNRi on the bundled example that ``make demo`` separates.
 
 The card is written before ``model.pt`` and every file atomically, so
-:func:`speechsep.inference.loading.bundled_models` (which looks for ``model.pt``) never lists half a
-bundle.
+:func:`speechsep.inference.pretrained.bundled_models` (which looks for ``model.pt``) never lists half a
+bundle. The card is written and read by :mod:`speechsep.inference.pretrained` (``write_card``, ``read_card``).
 
 A card ships to other machines, so it names no folder of the machine that wrote it (see
 :func:`portable`): a dataset spec's root becomes the environment variable the shipped recipes read
@@ -38,8 +38,8 @@ import yaml
 
 from speechsep.checkpoint import CheckpointError, read_checkpoint, save_checkpoint
 from speechsep.complexity import complexity
-from speechsep.inference.loading import PRETRAINED_DIR
-from speechsep.utils import atomic_path, expand_path
+from speechsep.inference import pretrained
+from speechsep.utils import expand_path
 
 __all__ = ["EXAMPLES_DIR", "Example", "bundled_example", "score_example", "run_history", "bundle_run",
            "ROOT_VARIABLES", "portable"]
@@ -123,9 +123,11 @@ def _sessions(history: dict[str, Any], init_from: str | None) -> list[dict[str, 
     earlier: list[dict[str, Any]] = []
     if init_from:
         source = expand_path(init_from).parent
-        card = source / "card.json"
-        if card.is_file():
-            prior = json.loads(card.read_text())["training"]
+        if (source / pretrained.CARD_JSON).is_file():
+            card = pretrained.read_card(source)
+            if "error" in card:
+                raise CheckpointError(f"init_from {init_from}: {card['error']}")
+            prior = card["training"]
             earlier = prior.get("sessions") or [{k: prior[k] for k in SESSION_KEYS if k in prior}]
         elif (source / "log.jsonl").is_file():
             # warm-started from another run's checkpoint (e.g. a run that stopped and was continued
@@ -223,60 +225,6 @@ def _shell_join(words: list[str]) -> str:
                     for w in words)
 
 
-def _db(value: float | None) -> str:
-    return "none (no validation ran)" if value is None else f"{value:.2f} dB"
-
-
-def _runs_text(sessions: list[dict[str, Any]]) -> str:
-    """``1 run, resumed 7 times from its own last.pt``: a card's ``sessions`` are runs (each warm-started
-    from the bundle before it), and each may have been resumed many times, across machine sessions
-    and within them; the card's notes and the README count the machine sessions."""
-    resumes = [s.get("resumes") for s in sessions]
-    runs = f"{len(sessions)} run" + ("s" if len(sessions) != 1 else "")
-    if any(r is None for r in resumes):  # cards written before ``resumes`` existed
-        return runs
-    total = sum(resumes)
-    own = "its own" if len(sessions) == 1 else "their own"
-    return f"{runs}, resumed {total} time{'s' if total != 1 else ''} from {own} last.pt"
-
-
-def _render_card(card: dict[str, Any]) -> str:
-    lines = [f"# {card['name']}", "", card["description"], "",
-             "| | |", "|---|---|"]
-    for key in ("preset", "family", "causal", "latency_ms", "sample_rate", "params_m", "macs_g"):
-        lines.append(f"| {key} | {card[key]} |")
-    training = card["training"]
-    lines += ["", "## Training", "", f"- data: `{training['data']}`",
-              f"- steps: {training['total_steps']} in {_runs_text(training['sessions'])}",
-              f"- compute: {training['total_train_step_hours']:.2f} hours of training steps on {training['device']}",
-              f"- best validation SI-SDR (the last run): {_db(training['best_valid_si_sdr'])}",
-              f"- command: `{training['command']}`", "",
-              "Validation SI-SDR (dB) by step, each run's steps counted from its own start:", "",
-              "| run | steps | hours | resumed | curve (step: SI-SDR) |", "|---|---|---|---|---|"]
-    for i, session in enumerate(training["sessions"], 1):
-        curve = ", ".join(f"{step}: {value:.2f}" for step, value in session.get("valid_curve", []))
-        resumed = session.get("resumes", "?")  # sessions from cards written before ``resumes`` existed
-        lines.append(f"| {i} | {session['steps']} | {session['train_step_hours']:.2f} | {resumed} | {curve} |")
-    changes = [(i, c) for i, session in enumerate(training["sessions"], 1) for c in session.get("config_changes", [])]
-    if changes:
-        lines += ["", "Resumed with a different recipe (the command above is the run's first):", ""]
-        lines += [f"- run {i}, from step {c['step']}: "
-                  + ", ".join(f"`{k}: {v}`" for k, v in c.items() if k != "step") for i, c in changes]
-    lines += ["", "## Test results (measured with `speechsep eval`)"]
-    # Cards written before per-condition tests (``tests``) hold the one ``test``.
-    for condition, test in (card.get("tests") or {"": card["test"]}).items():
-        lines += ["", *([f"### {condition}", ""] if condition else []),
-                  f"Data: `{test['data']}` ({test['utterances']} utterances). Command: `{test['command']}`", "",
-                  "| metric | mean | median | 95 % CI |", "|---|---|---|---|"]
-        for metric, s in test["summary"].items():
-            lines.append(f"| {metric} | {s['mean']:.2f} | {s['median']:.2f} | {s['ci95_low']:.2f} .. "
-                         f"{s['ci95_high']:.2f} |")
-    lines += ["", f"Bundled example ({card['example']['source']}): SI-SNRi {card['example']['si_snri']:.2f} dB", ""]
-    if card.get("notes"):
-        lines += ["## Notes", "", card["notes"], ""]
-    return "\n".join(lines)
-
-
 def bundle_run(
     run_dir: str | os.PathLike,
     name: str,
@@ -285,10 +233,11 @@ def bundle_run(
     limit: int | None = None,
     notes: str = "",
     recipe: str | None = None,
-    dest: Path = PRETRAINED_DIR,
+    dest: Path | None = None,
     progress=None,
 ) -> Path:
-    """Evaluate ``run_dir``'s best checkpoint on ``data_spec`` and write ``dest/name/`` (see module doc)."""
+    """Evaluate ``run_dir``'s best checkpoint on ``data_spec`` and write ``dest/name/`` (see module doc;
+    ``dest`` defaults to the package's ``speechsep/pretrained/``: the release command ``speechsep bundle``)."""
     from speechsep.checkpoint import load_model
     from speechsep.data import open_dataset
     from speechsep.data.spec import condition_specs
@@ -360,12 +309,7 @@ def bundle_run(
         "bundled_with": _portable_argv(sys.argv, run_dir),
         "notes": notes,
     }
-    out = dest / name
-    out.mkdir(parents=True, exist_ok=True)
-    with atomic_path(out / "card.json") as tmp:
-        Path(tmp).write_text(json.dumps(card, indent=2, default=float) + "\n")
-    with atomic_path(out / "card.md") as tmp:
-        Path(tmp).write_text(_render_card(card))
+    out = pretrained.write_card((pretrained.PRETRAINED_DIR if dest is None else Path(dest)) / name, card)
     save_checkpoint(out / "model.pt", model, step=int(payload.get("step", 0)), epoch=int(payload.get("epoch", 0)),
                     include_rng=False, extra={"bundled": name, "preset": preset}, half_weights=True)
     return out

@@ -239,10 +239,10 @@ def evaluate_spec(
     (:func:`speechsep.data.open_dataset` grammar) at the model's rate, :func:`evaluate` it with
     ``options``, and write the CSV and its JSON summary."""
     from speechsep.data import open_dataset
-    from speechsep.inference.separate import load_for_inference
+    from speechsep.inference.pretrained import resolve
 
     summary_path(out_csv)  # a bad --out fails before the slow part
-    model = load_for_inference(model_ref, device)
+    model = resolve(model_ref, device=device)
     dataset = open_dataset(data_spec, sample_rate=model.sample_rate)
     result = evaluate(model, dataset, **options)
     meta = {

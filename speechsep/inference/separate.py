@@ -20,20 +20,15 @@ import soundfile as sf
 import torch
 
 from speechsep.audio import AudioError, ChannelPolicy, read_audio, resample, write_audio
-from speechsep.inference.loading import default_bundled, load_any
 from speechsep.inference.segmenting import (
     DEFAULT_OVERLAP_SECONDS,
     DEFAULT_SEGMENT_SECONDS,
-    model_device,
     separate_long,
 )
 from speechsep.models.base import SeparationModel
 
 __all__ = [
     "SeparatedFile",
-    "resolve_device",
-    "default_model_name",
-    "load_for_inference",
     "separate_waveform",
     "separate_files",
     "SkippedFile",
@@ -92,37 +87,6 @@ class _Job:
     input: Path
     stem: str
     refs: tuple[Path, ...]
-
-
-def resolve_device(device: str = "auto") -> torch.device:
-    """``"auto"`` -> the first GPU when there is one, else the CPU; anything else as torch reads it."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    resolved = torch.device(device)
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} requested but no CUDA GPU is available")
-    return resolved
-
-
-def default_model_name() -> str:
-    """The default bundled model (``pretrained/DEFAULT``, else the first), used without ``--model``."""
-    name = default_bundled()
-    if name is None:
-        raise ValueError(
-            "no model given and none is bundled in speechsep/pretrained/: pass --model with a checkpoint "
-            "file or a training run folder"
-        )
-    return name
-
-
-def load_for_inference(model: str | os.PathLike | None, device: str = "auto") -> SeparationModel:
-    """Load a checkpoint path, run folder or bundled name (default: the first bundled) in eval mode."""
-    name = default_model_name() if model is None else model
-    loaded = load_any(name)
-    target = resolve_device(device)
-    if model_device(loaded) != target:  # checkpoints load onto the CPU; move only when asked elsewhere
-        loaded = loaded.to(target)
-    return loaded.eval()
 
 
 def output_paths(out_dir: str | os.PathLike, stem: str, num_sources: int) -> tuple[list[Path], Path]:

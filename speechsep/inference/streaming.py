@@ -7,7 +7,7 @@ to quote: per-chunk compute time (p50, p95, max), the real-time factor (compute 
 below 1 keeps up), and the latency (the model's algorithmic latency, plus one chunk of buffering
 and the compute time of that chunk for a live device).
 
-``stream_waveform(..., align=True)`` also flushes the stream with ``latency`` zeros and drops the
+``stream_through_model(..., align=True)`` also flushes the stream with ``latency`` zeros and drops the
 first ``latency`` output samples, so the result lines up with the input and equals the offline
 forward; the flush calls are not timed (a live stream never ends).
 """
@@ -30,7 +30,7 @@ from speechsep.models.base import Streamer, StreamingNotSupported
 from speechsep.threads import split_threads
 from speechsep.utils import check_waveform_batch
 
-__all__ = ["StreamStats", "StreamedFile", "stream_waveform", "stream_file"]
+__all__ = ["StreamStats", "StreamedFile", "stream_through_model", "stream_file"]
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +114,7 @@ class StreamStats:
         )
 
 
-def stream_waveform(
+def stream_through_model(
     model: Streamer,
     wav: torch.Tensor,
     chunk_samples: int,
@@ -223,7 +223,7 @@ def stream_file(
     check_out_dir(out_dir)
     wav, sr = read_audio(path, channel=channel)
     at_model_rate = resample(wav, sr, model.sample_rate)
-    est, stats = stream_waveform(model, torch.from_numpy(at_model_rate)[None],
+    est, stats = stream_through_model(model, torch.from_numpy(at_model_rate)[None],
                                  ms_to_samples(chunk_ms, model.sample_rate), threads=threads, progress=progress)
     est = fit_length(resample(est[0].cpu().numpy(), model.sample_rate, sr), wav.shape[0])
     est = limit_peak(est, str(path))

@@ -47,7 +47,7 @@ class StreamingNotSupported(RuntimeError):
 
 @runtime_checkable
 class Streamer(Protocol):
-    """What a stream driver (:func:`speechsep.inference.streaming.stream_waveform`) runs: a causal
+    """What a stream driver (:func:`speechsep.inference.streaming.stream_through_model`) runs: a causal
     :class:`SeparationModel`, or a runtime standing in for one
     (:class:`speechsep.export.onnx.OnnxStreamer`)."""
 

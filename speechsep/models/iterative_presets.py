@@ -1,6 +1,6 @@
 """Presets for every row of the iterative paper's Tables 1-4, both domains, paper and tiny scale.
 
-The rows are data (:data:`TABLES`); the experiment runner (``speechsep.experiments.iterative``)
+The rows are data (:data:`TABLES`); the experiment runner (``speechsep.experiments.iterative_grid``)
 reads the same rows to lay out its tables, so a table and its presets cannot drift apart.
 
 Names: ``iter-{time|freq}-simo{K1}-siso{K2}-it{N}[-detach|-nodetach][-layerwise][-iss][-oracle][-tiny]``

@@ -2,7 +2,7 @@
 
 Used by the tests and to measure the server (latency on loopback, concurrent clients)::
 
-    result = asyncio.run(stream_waveform("ws://127.0.0.1:8000/ws/separate", wav, 48000, frame_ms=16))
+    result = asyncio.run(stream_to_server("ws://127.0.0.1:8000/ws/separate", wav, 48000, frame_ms=16))
     result.sources          # (C, T) at 48 kHz, aligned with wav (delayed by the model's latency)
     result.sample_latency_ms  # per output frame: received - sent time of the input sample it ends at
 
@@ -28,7 +28,7 @@ import numpy as np
 
 from speechsep.serve import protocol
 
-__all__ = ["StreamResult", "stream_waveform", "load_test", "percentile_summary"]
+__all__ = ["StreamResult", "stream_to_server", "load_test", "percentile_summary"]
 
 
 @dataclasses.dataclass
@@ -46,7 +46,7 @@ class StreamResult:
     frames_sent: int
 
 
-async def stream_waveform(
+async def stream_to_server(
     url: str,
     wav: np.ndarray,
     sample_rate: int,
@@ -124,7 +124,7 @@ async def load_test(url: str, wav: np.ndarray, sample_rate: int, clients: int, *
 
     async def one(i: int) -> StreamResult:
         await asyncio.sleep(0.005 * i)
-        return await stream_waveform(url, wav, sample_rate, frame_ms=frame_ms, timeout_s=timeout_s)
+        return await stream_to_server(url, wav, sample_rate, frame_ms=frame_ms, timeout_s=timeout_s)
 
     return list(await asyncio.gather(*(one(i) for i in range(clients))))
 

@@ -46,7 +46,7 @@ from speechsep.train.runlog import RunLog
 from speechsep.train.schedule import make_scheduler
 from speechsep.utils import expand_path
 
-__all__ = ["train", "TrainResult", "StepInfo", "Objective", "validate", "resolve_device"]
+__all__ = ["train", "TrainResult", "StepInfo", "ModelWithLoss", "evaluate_si_sdr", "training_device"]
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ class StepInfo:
     loss: float
 
 
-class Objective(nn.Module):
+class ModelWithLoss(nn.Module):
     """Model plus criterion: ``forward(mix (B, T), ref (B, C, T)) -> loss (B,)``.
 
     This, not the bare model, is what DDP wraps, so gradient synchronisation also covers models
@@ -105,22 +105,22 @@ class Objective(nn.Module):
         return total
 
 
-def resolve_device(device: str, dist_info: DistInfo | None = None) -> torch.device:
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda":
-        if not torch.cuda.is_available():
-            raise ValueError("--device cuda but no CUDA device is available")
-        return torch.device("cuda", dist_info.local_rank if dist_info else 0)
-    if device != "cpu":
-        raise ValueError(f"device must be auto, cpu or cuda; got {device!r}")
-    return torch.device("cpu")
+def training_device(device: str, dist_info: DistInfo | None = None) -> torch.device:
+    """:func:`speechsep.inference.pretrained.resolve_device`, except that each process of a multi-GPU
+    run takes the GPU of its local rank when the device names CUDA without an index."""
+    from speechsep.inference.pretrained import resolve_device
+
+    resolved = resolve_device(device)
+    if resolved.type == "cuda" and dist_info is not None and ":" not in str(device):
+        return torch.device("cuda", dist_info.local_rank)
+    return resolved
 
 
 @torch.no_grad()
-def validate(model: SeparationModel, loader: DataLoader, device: torch.device, dist_info: DistInfo,
-             precision: str = "auto") -> dict[str, float]:
-    """Mean SI-SDR and SI-SDRi (dB) over the validation set, estimates aligned by SI-SDR PIT."""
+def evaluate_si_sdr(model: SeparationModel, loader: DataLoader, device: torch.device, dist_info: DistInfo,
+                    precision: str = "auto") -> dict[str, float]:
+    """Mean SI-SDR and SI-SDRi (dB) over ``loader`` (the validation set, during training), estimates
+    aligned by SI-SDR PIT."""
     was_training = model.training
     model.eval()
     sums = torch.zeros(3, dtype=torch.float64, device=device)  # si_sdr, si_sdri, count
@@ -175,7 +175,7 @@ def train(
     wants_cuda = device == "cuda" or (device == "auto" and torch.cuda.is_available())
     dist_info = setup(wants_cuda)
     try:
-        return _train(config, out_dir, resolve_device(device, dist_info), dist_info, train_data, valid_data,
+        return _train(config, out_dir, training_device(device, dist_info), dist_info, train_data, valid_data,
                       hooks, progress)
     finally:
         teardown(dist_info)
@@ -254,7 +254,7 @@ def _train(
             runlog.write({"kind": "event", "event": "start", "step": 0, "epoch": 0, "world": dist_info.world,
                           "device": str(device), "model": config.model.name, "init_from": config.init_from})
 
-    objective: nn.Module = Objective(model, config.loss.name, config.loss.pit)
+    objective: nn.Module = ModelWithLoss(model, config.loss.name, config.loss.pit)
     if dist_info.enabled:
         objective = nn.parallel.DistributedDataParallel(
             objective, device_ids=[device.index] if device.type == "cuda" else None
@@ -340,7 +340,7 @@ def _train(
             if window["n"]:
                 runlog.write(_train_record(step, epoch, window, scheduler.lr, None))
 
-            metrics = validate(model, valid_loader, device, dist_info, config.precision)
+            metrics = evaluate_si_sdr(model, valid_loader, device, dist_info, config.precision)
             should_stop = scheduler.step(metrics["si_sdr"])
             epoch, batch_in_epoch = epoch + 1, 0
             runlog.write({"kind": "valid", "step": step, "epoch": epoch, **metrics, "lr": scheduler.lr,

@@ -6,12 +6,12 @@ import pytest
 
 from speechsep.bench.plot import plot_rtf_vs_macs
 from speechsep.bench.report import read_fragments, render_markdown
-from speechsep.bench.schema import BenchSchemaError, validate
+from speechsep.bench.schema import BenchSchemaError, validate_results
 from speechsep.cli import main
 
 
 def test_fixed_results_validate(results):
-    assert validate(results) is results
+    assert validate_results(results) is results
 
 
 @pytest.mark.parametrize("path, problem", [
@@ -25,22 +25,22 @@ def test_schema_names_the_missing_field(results, path, problem):
         obj = obj[key]
     del obj[path[-1]]
     with pytest.raises(BenchSchemaError, match=problem):
-        validate(results)
+        validate_results(results)
 
 
 def test_schema_rejects_wrong_types_and_versions(results):
     bad = json.loads(json.dumps(results))
     bad["models"][1]["offline"]["4"]["rtf"] = "fast"
     with pytest.raises(BenchSchemaError, match=r"models\[1\]\.offline\[4\]\.rtf"):
-        validate(bad)
+        validate_results(bad)
     bad = json.loads(json.dumps(results))
     bad["models"][0]["memory"] = {"long": 5}
     with pytest.raises(BenchSchemaError, match="'long' is not a number"):
-        validate(bad)
+        validate_results(bad)
     bad = json.loads(json.dumps(results))
     bad["schema"] = 999
     with pytest.raises(BenchSchemaError, match="version 999"):
-        validate(bad)
+        validate_results(bad)
 
 
 def test_markdown_has_every_area_and_the_numbers(results):

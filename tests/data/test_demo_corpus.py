@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from speechsep.data.demo import DemoOptions, build_demo
+from speechsep.data.demo_corpus import DemoOptions, build_demo
 
 pytestmark = [pytest.mark.corpus, pytest.mark.slow]
 
@@ -114,6 +114,24 @@ def test_dynamic_mixing_augments_and_can_be_switched_off(tiny_corpus):
     assert {clean.render(i)[0].noise for i in range(10)} == {"none"}
     with pytest.raises(ValueError, match="unknown mixing field"):
         DynamicMixing(tiny_corpus, sample_rate=8000, mixing={"speeed_range": [1, 1]})
+
+
+def test_dynamic_mixing_measures_speaker_pitch_only_for_pitch_pairing(tiny_corpus):
+    pytest.importorskip("librosa")
+    import json
+
+    from speechsep.data.datasets import DynamicMixing
+
+    plain = DynamicMixing(tiny_corpus, sample_rate=8000, seed=3)
+    cache = tiny_corpus / "speech" / "pitch.json"
+    assert plain.pitch is None and not cache.exists()
+    cast = DynamicMixing(tiny_corpus, sample_rate=8000, seed=3,
+                         mixing={"distinct_pitch_semitones": 3.0, "speaker_weighting": "sqrt-seconds"})
+    # every speaker of the table, train or held out, measured once and cached
+    assert set(cast.pitch) == set(cast.utterances.speakers) == set(json.loads(cache.read_text())["median_hz"])
+    assert all(60.0 <= hz <= 500.0 for hz in cast.pitch.values())
+    # the tiny corpus trains on one cast (drascula) only: pairs still come, from that cast
+    assert all(len(set(cast.render(i)[0].speakers)) == 2 for i in range(20))
 
 
 def test_same_seed_same_output(tiny_corpus, tmp_path):

@@ -82,7 +82,7 @@ def test_demo_build_lists_undecodable_lines(tmp_path, monkeypatch):
 
     from data_fakes import tone, write_fake_package, write_wav
 
-    from speechsep.data.demo import DemoOptions, build_demo
+    from speechsep.data.demo_corpus import DemoOptions, build_demo
 
     names = ["AND", "BOB", "CHEF", "DOG", "FRANK", "IAN", "JIM", "LOLA", "NAOMI", "SEC"]
     entries = [(f"{n}1.DOG", _dog(10 + k)) for k, n in enumerate(names)]

@@ -1,3 +1,5 @@
+import math
+
 import numpy as np
 import pytest
 
@@ -232,3 +234,51 @@ def test_channel_eq_is_off_by_default_and_colours_each_target_when_on():
         assert measured == pytest.approx(expected, abs=1.0)
     with pytest.raises(ValueError, match="channel_eq_db"):
         MixingConfig(channel_eq_db=-1.0)
+
+
+def _cast():
+    """Two groups: a cast of four characters (two low, two high voices) and a reader of their own."""
+    pools = {s: np.array([k]) for k, s in enumerate(["low1", "low2", "high1", "high2", "reader"])}
+    lengths = np.array([9000, 9000, 9000, 9000, 9000])
+    groups = {"low1": "cast", "low2": "cast", "high1": "cast", "high2": "cast", "reader": "solo"}
+    pitch = {"low1": 110.0, "low2": 120.0, "high1": 220.0, "high2": math.nan, "reader": 150.0}
+    return pools, lengths, groups, pitch
+
+
+def test_pitch_pairing_pairs_one_cast_only_when_the_voices_are_semitones_apart():
+    pools, lengths, groups, pitch = _cast()
+    cfg = MixingConfig(distinct_pitch_semitones=6.0)
+    same_cast = set()
+    for seed in range(300):
+        plan = plan_mixture(np.random.default_rng(seed), pools, lengths, [800], cfg, SR, groups, pitch)
+        if {groups[s] for s in plan.speakers} == {"cast"}:
+            same_cast.add(frozenset(plan.speakers))
+    # 110 / 220 Hz are 12 semitones apart, 120 / 220 Hz 10.5; 110 / 120 Hz 1.5, and an unknown pitch never pairs
+    assert same_cast == {frozenset({"low1", "high1"}), frozenset({"low2", "high1"})}
+    with pytest.raises(ValueError, match="speaker pitch"):
+        plan_mixture(np.random.default_rng(0), pools, lengths, [800], cfg, SR, groups)
+    with pytest.raises(ValueError, match="distinct_pitch_semitones"):
+        MixingConfig(distinct_pitch_semitones=-1.0)
+
+
+def test_default_pairing_is_the_draw_corpora_were_built_with():
+    pools, lengths, groups, pitch = _cast()
+    for seed in range(30):
+        legacy = plan_mixture(np.random.default_rng(seed), pools, lengths, [800], MixingConfig(), SR, groups)
+        with_pitch = plan_mixture(np.random.default_rng(seed), pools, lengths, [800], MixingConfig(), SR, groups, pitch)
+        assert legacy == with_pitch and {groups[s] for s in legacy.speakers} == {"cast", "solo"}
+
+
+def test_sqrt_seconds_weighting_draws_speakers_by_the_root_of_their_speech():
+    pools = {f"s{k}": np.array([k]) for k in range(4)}
+    lengths = np.array([1, 4, 16, 64]) * 8000  # 1, 4, 16, 64 s: square roots 1 : 2 : 4 : 8
+    groups = {s: s for s in pools}
+    counts = dict.fromkeys(pools, 0)
+    cfg = MixingConfig(num_speakers=1, speaker_weighting="sqrt-seconds", segment_seconds=0.5)
+    rng = np.random.default_rng(0)
+    for _ in range(3000):
+        counts[plan_mixture(rng, pools, lengths, [800], cfg, SR, groups).speakers[0]] += 1
+    shares = np.array([counts[f"s{k}"] for k in range(4)]) / 3000
+    np.testing.assert_allclose(shares, np.array([1, 2, 4, 8]) / 15, atol=0.03)
+    with pytest.raises(ValueError, match="speaker_weighting"):
+        MixingConfig(speaker_weighting="uniform")

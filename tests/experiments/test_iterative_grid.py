@@ -7,7 +7,7 @@ import torch
 
 from speechsep.audio import write_audio
 from speechsep.cli import main as cli_main
-from speechsep.experiments.iterative import GridSettings, data_splits, plan, render_tables, run_grid
+from speechsep.experiments.iterative_grid import GridSettings, data_splits, plan, render_tables, run_grid
 from speechsep.models.iterative_presets import TABLE4_PAPER
 
 
@@ -197,7 +197,7 @@ def test_an_unwritten_claim_counts_as_live_only_for_a_minute(tmp_path):
     import os
     import time
 
-    from speechsep.experiments.iterative import _claim_is_live
+    from speechsep.experiments.iterative_grid import _claim_is_live
 
     lock = tmp_path / "claim.lock"
     lock.write_text("")

@@ -8,7 +8,7 @@ import soundfile as sf
 import torch
 
 from speechsep.export.onnx import OnnxStreamer, export_onnx, stream_parity
-from speechsep.inference.streaming import stream_waveform
+from speechsep.inference.streaming import stream_through_model
 from speechsep.registry import build
 
 pytestmark = pytest.mark.slow  # each export traces the whole step (about 10 s on a loaded 2-core machine)
@@ -41,14 +41,14 @@ def test_stream_cli_runs_the_onnx_step(exported, tmp_path, capsys):
                  "--threads", "1"]) == 0
     text = capsys.readouterr().out
     assert "(onnxruntime)" in text and "p95" in text and "real-time factor" in text
-    ref, _ = stream_waveform(model, torch.from_numpy(x)[None], 128)
+    ref, _ = stream_through_model(model, torch.from_numpy(x)[None], 128)
     for s in range(2):
         got, sr = sf.read(tmp_path / "out" / f"mix_s{s + 1}.wav")
         assert sr == 8000 and got.shape == (3000,)
         # written as 16-bit PCM: quantisation, not the model, limits the match
         assert np.abs(got - ref[0, s].numpy()).max() <= 2.0 / 32768
     with pytest.raises(ValueError, match="multiple of 128"):
-        stream_waveform(streamer, torch.zeros(1, 256), 100)
+        stream_through_model(streamer, torch.zeros(1, 256), 100)
 
 
 def test_export_cli_checks_parity(tmp_path, capsys):

@@ -18,7 +18,7 @@ import yaml
 
 from speechsep.checkpoint import save_checkpoint
 from speechsep.cli import main
-from speechsep.inference import loading
+from speechsep.inference import pretrained as lib
 from speechsep.inference.bundling import bundle_run, bundled_example, run_history, score_example
 
 #: what the package promises to ship (issue: a causal TFACM-family model and an iterative one)
@@ -38,25 +38,25 @@ def test_the_bundled_example_is_real_two_speaker_audio():
 
 
 def test_the_promised_models_are_bundled_within_20_mb():
-    bundled = loading.bundled_models()
+    bundled = lib.bundled_models()
     assert set(EXPECTED) <= set(bundled), f"missing bundled models: {set(EXPECTED) - set(bundled)}"
-    total = sum(p.stat().st_size for p in loading.PRETRAINED_DIR.rglob("*") if p.is_file())
+    total = sum(p.stat().st_size for p in lib.PRETRAINED_DIR.rglob("*") if p.is_file())
     assert total <= 20 * 2**20
-    assert loading.default_bundled() in bundled
+    assert lib.default_name() in bundled
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_bundled_model_still_scores_its_card_on_the_example(name):
-    path = loading.bundled_models()[name]
+    path = lib.bundled_models()[name]
     card = json.loads((path.parent / "card.json").read_text())
-    model = loading.load_any(name)
+    model = lib.resolve(name, device="cpu")
     assert model.family == EXPECTED[name]
     assert card["test"]["utterances"] >= 100 and "si_sdri" in card["test"]["summary"]
     assert score_example(model) >= card["example"]["si_snri"] - 0.5
 
 
 def test_bundled_causal_model_streams_like_it_separates_offline():
-    model = loading.load_any("tfacm-lite")
+    model = lib.resolve("tfacm-lite", device="cpu")
     assert model.is_causal
     x = torch.from_numpy(sf.read(bundled_example().mixture, dtype="float32")[0][:4000])[None]
     with torch.no_grad():
@@ -119,7 +119,7 @@ def test_run_history_counts_steps_once_across_a_resume(tmp_path):
 
 
 def test_bundle_writes_a_loadable_weights_only_model_and_a_measured_card(tmp_path, monkeypatch):
-    monkeypatch.setattr(loading, "PRETRAINED_DIR", tmp_path / "pretrained")
+    monkeypatch.setattr(lib, "PRETRAINED_DIR", tmp_path / "pretrained")
     run = _fake_run(tmp_path)
     out = bundle_run(run, "tiny", _folder_dataset(tmp_path), dest=tmp_path / "pretrained")
     card = json.loads((out / "card.json").read_text())
@@ -127,13 +127,13 @@ def test_bundle_writes_a_loadable_weights_only_model_and_a_measured_card(tmp_pat
     assert card["training"]["steps"] == 30 and "tfacm-tiny" in card["training"]["config_yaml"]
     payload = torch.load(out / "model.pt", weights_only=False)
     assert "optimizer" not in payload and "rng" not in payload
-    assert loading.bundled_models() == {"tiny": out / "model.pt"}
+    assert lib.bundled_models() == {"tiny": out / "model.pt"}
     assert np.isfinite(card["example"]["si_snri"])
     assert "| si_sdri |" in (out / "card.md").read_text()
 
 
 def test_rebundling_a_warm_started_run_counts_every_session(tmp_path, monkeypatch):
-    monkeypatch.setattr(loading, "PRETRAINED_DIR", tmp_path / "pretrained")
+    monkeypatch.setattr(lib, "PRETRAINED_DIR", tmp_path / "pretrained")
     data = _folder_dataset(tmp_path)
     first = bundle_run(_fake_run(tmp_path), "tiny", data, dest=tmp_path / "pretrained", recipe="bundled/x")
     second_run = _fake_run(tmp_path, "run2", init_from=str(first / "model.pt"))
@@ -151,7 +151,7 @@ def test_rebundling_a_warm_started_run_counts_every_session(tmp_path, monkeypatc
 
 
 def test_a_resume_with_a_changed_recipe_is_on_the_card(tmp_path, monkeypatch):
-    monkeypatch.setattr(loading, "PRETRAINED_DIR", tmp_path / "pretrained")
+    monkeypatch.setattr(lib, "PRETRAINED_DIR", tmp_path / "pretrained")
     run = _fake_run(tmp_path)
     records = [json.loads(x) for x in (run / "log.jsonl").read_text().splitlines()]
     for r in records:
@@ -175,13 +175,12 @@ def test_bundle_without_a_checkpoint_names_the_run_and_writes_nothing(tmp_path):
 
 
 def test_the_bundled_cards_count_runs_as_the_readme_does():
-    from speechsep.inference.bundling import _render_card
 
     # the README's "Bundled models" counts machine sessions, one run each, resumed; the card counts runs
-    for folder in sorted(loading.PRETRAINED_DIR.glob("*/card.json")):
+    for folder in sorted(lib.PRETRAINED_DIR.glob("*/card.json")):
         card = json.loads(folder.read_text())
         text = (folder.parent / "card.md").read_text()
-        assert text == _render_card(card)  # card.md is what the renderer writes today
+        assert text == lib.render_card(card)  # card.md is what the renderer writes today
         runs = len(card["training"]["sessions"])
         assert f"- steps: {card['training']['total_steps']} in {runs} run{'s' if runs > 1 else ''}, resumed " in text
         assert "session(s)" not in text
@@ -212,7 +211,7 @@ ABSOLUTE = re.compile(r"""(?:^|[\s"'=:,(`])~?/[\w.]""")
 
 
 def test_a_card_names_no_folder_of_the_machine_that_wrote_it(tmp_path, monkeypatch):
-    monkeypatch.setattr(loading, "PRETRAINED_DIR", tmp_path / "pretrained")
+    monkeypatch.setattr(lib, "PRETRAINED_DIR", tmp_path / "pretrained")
     first = _fake_run(tmp_path, "first")
     corpus = tmp_path / "corpora" / "demo8k"
     run = _fake_run(tmp_path, "second", init_from=str(first / "last.pt"), train_data=f"demo:{corpus}:train")

@@ -2,13 +2,13 @@ import json
 
 import pytest
 
-import speechsep.inference.loading as loading
+import speechsep.inference.pretrained as lib
 from speechsep.cli import main
 
 
 @pytest.fixture
 def pretrained(tmp_path, monkeypatch):
-    monkeypatch.setattr(loading, "PRETRAINED_DIR", tmp_path)
+    monkeypatch.setattr(lib, "PRETRAINED_DIR", tmp_path)
     return tmp_path
 
 

@@ -125,21 +125,21 @@ def test_inputs_and_references_are_checked_before_writing(tmp_path, band_model, 
 def test_default_model_is_the_marked_or_first_bundled(tmp_path, band_model, stereo_case, monkeypatch, capsys):
     import shutil
 
-    import speechsep.inference.loading as loading
+    import speechsep.inference.pretrained as lib
 
     path, _, _, _, _ = stereo_case
     pretrained = tmp_path / "pretrained"
-    monkeypatch.setattr(loading, "PRETRAINED_DIR", pretrained)
+    monkeypatch.setattr(lib, "PRETRAINED_DIR", pretrained)
     assert main(["separate", str(path), "-o", str(tmp_path / "out")]) == 2
     assert "none is bundled" in capsys.readouterr().err
     for name, mode in (("a-gain", "gain"), ("b-swap", "gain")):
         (pretrained / name).mkdir(parents=True)
         shutil.copy(_checkpoint(tmp_path, band_model, mode=mode), pretrained / name / "model.pt")
-    assert loading.default_bundled() == "a-gain"  # no DEFAULT marker: the first by name
-    loading.set_default_bundled("b-swap")
-    assert loading.default_bundled() == "b-swap"
+    assert lib.default_name() == "a-gain"  # no DEFAULT marker: the first by name
+    lib.set_default_name("b-swap")
+    assert lib.default_name() == "b-swap"
     with pytest.raises(ValueError, match="not a bundled model"):
-        loading.set_default_bundled("missing")
+        lib.set_default_name("missing")
     assert main(["separate", str(path), "-o", str(tmp_path / "out"), "--no-plot"]) == 0
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["meeting_s1.wav", "meeting_s2.wav"]
 

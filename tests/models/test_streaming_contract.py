@@ -21,7 +21,7 @@ import functools
 import pytest
 import torch
 
-from speechsep.inference.streaming import stream_waveform
+from speechsep.inference.streaming import stream_through_model
 from speechsep.registry import build, get_preset, list_presets, model_class
 
 
@@ -109,7 +109,7 @@ def test_stream_equals_offline_delayed_by_latency(name, chunk):
     x = torch.randn(1, int(seconds * sr), dtype=torch.float64)
     with torch.no_grad():
         y = model(x)
-    ys, stats = stream_waveform(model, x, chunk_samples, align=False)
+    ys, stats = stream_through_model(model, x, chunk_samples, align=False)
     lat = model.latency
     assert ys.shape == y.shape
     assert stats.num_chunks == -(-x.shape[-1] // chunk_samples)
@@ -148,11 +148,11 @@ def test_state_size_does_not_grow(name):
     assert sizes[10] == sizes[1]
 
 
-def test_stream_waveform_aligned_equals_offline_and_times_every_chunk():
+def test_stream_through_model_aligned_equals_offline_and_times_every_chunk():
     model = _tiny("tfacm-tiny")
     x = torch.randn(2, 3001)
     ticks = iter(range(1000))
-    out, stats = stream_waveform(model, x, 128, clock=lambda: float(next(ticks)))
+    out, stats = stream_through_model(model, x, 128, clock=lambda: float(next(ticks)))
     with torch.no_grad():
         y = model(x)
     torch.testing.assert_close(out, y, rtol=0, atol=1e-5 * _rms(y))

@@ -166,10 +166,10 @@ def streamed_reference(model: SeparationModel, wav: np.ndarray, client_rate: int
                        quality: str = "LQ") -> np.ndarray:
     """The same through ``speechsep stream``'s loop: ``model.step`` over fixed ``chunk_ms`` chunks, not
     aligned (so, like a live stream, ``latency`` samples late)."""
-    from speechsep.inference.streaming import stream_waveform
+    from speechsep.inference.streaming import stream_through_model
 
     chunk = max(1, round(model.sample_rate * chunk_ms / 1000))
-    return _at_model_rate(lambda x: stream_waveform(model, torch.from_numpy(x)[None], chunk, align=False)[0][0].numpy(),
+    return _at_model_rate(lambda x: stream_through_model(model, torch.from_numpy(x)[None], chunk, align=False)[0][0].numpy(),
                           model, wav, client_rate, quality)
 
 

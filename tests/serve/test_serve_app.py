@@ -16,7 +16,7 @@ from speechsep.inference.separate import separate_waveform
 from speechsep.models.base import ModelConfig
 from speechsep.serve import protocol
 from speechsep.serve.app import create_app
-from speechsep.serve.client import load_test, stream_waveform
+from speechsep.serve.client import load_test, stream_to_server
 from speechsep.serve.sessions import ServeLimits
 
 RATE = 16000
@@ -190,7 +190,7 @@ def test_concurrent_clients_get_their_own_streams(model, serve):
     wavs = [two_tone_mixture(rate, 0.5, seed=s) for s in range(3)]
 
     async def run_all():
-        return await asyncio.gather(*(stream_waveform(url, w, rate, frame_ms=16, realtime=False) for w in wavs))
+        return await asyncio.gather(*(stream_to_server(url, w, rate, frame_ms=16, realtime=False) for w in wavs))
 
     results = asyncio.run(asyncio.wait_for(run_all(), 60))
     for wav, res in zip(wavs, results, strict=True):

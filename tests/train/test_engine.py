@@ -130,13 +130,13 @@ class _TwoTerms(torch.nn.Module):
 
 def test_objective_sums_the_models_weighted_terms_under_pit():
     from speechsep.losses import PAIRWISE_LOSSES, PITLoss
-    from speechsep.train.engine import Objective
+    from speechsep.train.engine import ModelWithLoss
 
     gen = torch.Generator().manual_seed(0)
     ref = torch.randn(3, 2, 400, generator=gen)
     first = ref.flip(1) + 0.1 * torch.randn(3, 2, 400, generator=gen)  # right sources, swapped order
     second = 0.5 * ref + 0.3 * torch.randn(3, 2, 400, generator=gen)
-    loss = Objective(_TwoTerms(first, second), "neg_snr", pit=True)(ref.sum(1), ref)
+    loss = ModelWithLoss(_TwoTerms(first, second), "neg_snr", pit=True)(ref.sum(1), ref)
     pit = PITLoss(PAIRWISE_LOSSES["neg_snr"])
     expected = 0.25 * pit(first, ref)[0] + 0.75 * pit(second, ref)[0]
     torch.testing.assert_close(loss, expected)
@@ -147,13 +147,13 @@ def test_objective_sums_the_models_weighted_terms_under_pit():
 def test_objective_scores_bf16_estimates_in_float32():
     """What bf16 autocast on a GPU hands the loss: bf16 estimates. The loss must be float32 arithmetic."""
     from speechsep.losses import PAIRWISE_LOSSES, PITLoss
-    from speechsep.train.engine import Objective
+    from speechsep.train.engine import ModelWithLoss
 
     gen = torch.Generator().manual_seed(1)
     ref = torch.randn(2, 2, 300, generator=gen)
     est = (ref + 0.1 * torch.randn(2, 2, 300, generator=gen)).bfloat16()
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        loss = Objective(_TwoTerms(est, est), "neg_snr", pit=True)(ref.sum(1), ref)
+        loss = ModelWithLoss(_TwoTerms(est, est), "neg_snr", pit=True)(ref.sum(1), ref)
     assert loss.dtype == torch.float32
     torch.testing.assert_close(loss, PITLoss(PAIRWISE_LOSSES["neg_snr"])(est.float(), ref)[0])
 

@@ -10,7 +10,7 @@ from train_fixtures import ToneMixtures, tiny_config
 
 from speechsep.precision import autocast
 from speechsep.train import train
-from speechsep.train.engine import resolve_device
+from speechsep.train.engine import training_device
 from speechsep.train.runlog import RunLog
 
 
@@ -56,7 +56,7 @@ def test_resume_cuts_the_log_back_to_the_checkpoint_step(tmp_path):
 
 def test_device_auto_and_the_precision_rule():
     expected = "cuda" if torch.cuda.is_available() else "cpu"
-    assert resolve_device("auto").type == expected
+    assert training_device("auto").type == expected
     cpu = torch.device("cpu")
     assert isinstance(autocast(cpu), contextlib.nullcontext)  # auto: float32 on the CPU
     assert isinstance(autocast(cpu, "fp32"), contextlib.nullcontext)

@@ -11,11 +11,12 @@ __all__ = ["run_demo"]
 
 
 def run_demo(out_dir: str | Path, model_name: str | None = None) -> int:
-    from speechsep.inference.separate import default_model_name, load_for_inference, separate_files
+    from speechsep.inference.pretrained import default_name, resolve
+    from speechsep.inference.separate import separate_files
 
     example = bundled_example()
-    name = model_name or default_model_name()
-    model = load_for_inference(name, "auto")
+    name = model_name or default_name()
+    model = resolve(name, device="auto")
     kind = f"causal, {model.latency_ms:.0f} ms latency" if model.is_causal else "non-causal"
     print(f"model: {name} ({model.family}, {kind}, {model.sample_rate} Hz)")
     print(f"input: {example.mixture} ({example.description}; speakers never heard in training)")

@@ -6,7 +6,7 @@ import soundfile as sf
 from data_fakes import tone, write_wav
 
 from speechsep.data import open_dataset
-from speechsep.data.iterative import build_iterative, iterative_config, scan_speech_folder
+from speechsep.data.iterative_corpus import build_iterative, iterative_config, scan_speech_folder
 
 
 def _librispeech(base, speakers=10, per=2, sr=16000):

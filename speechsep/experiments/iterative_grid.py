@@ -234,9 +234,10 @@ def train_run(job: Job, settings: GridSettings, run_dir: Path, splits: Splits) -
 def evaluate_run(run_dir: Path, iterations: int, settings: GridSettings, test: Any) -> dict[str, Any]:
     """Test-set SI-SDR and SI-SDRi (dB, PIT-aligned, whole utterances) with ``iterations`` iterations."""
     from speechsep.checkpoint import load_model
+    from speechsep.inference.pretrained import resolve_device
     from speechsep.train.data import CroppedExamples, EpochSampler, make_loader, open_examples
     from speechsep.train.distributed import DistInfo
-    from speechsep.train.engine import resolve_device, validate
+    from speechsep.train.engine import evaluate_si_sdr
 
     checkpoint = run_dir / "best.pt" if (run_dir / "best.pt").exists() else run_dir / "last.pt"
     device = resolve_device(settings.device)
@@ -247,7 +248,7 @@ def evaluate_run(run_dir: Path, iterations: int, settings: GridSettings, test: A
     examples = CroppedExamples(base, None, settings.seed)
     sampler = EpochSampler(len(examples), seed=settings.seed, epoch=0, shuffle=False, even=False)
     loader = make_loader(examples, sampler, batch_size=1, num_workers=0, drop_last=False)
-    metrics = validate(_WithIterations(model, iterations), loader, device, DistInfo())
+    metrics = evaluate_si_sdr(_WithIterations(model, iterations), loader, device, DistInfo())
     return {"iterations": iterations, "checkpoint": checkpoint.name, **metrics}
 
 

@@ -2,7 +2,7 @@
 
 import time
 
-from bench.iterative import _clock, cost_markdown
+from bench.iterative_cost import _clock, cost_markdown
 from speechsep.bench import timing
 
 
