@@ -17,6 +17,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--limit", type=int, help="evaluate only the first N test utterances")
     parser.add_argument("--notes", default="", help="free text for the card (e.g. why training stopped)")
     parser.add_argument("--default", action="store_true", help="make it the model `speechsep separate` uses by default")
+    parser.add_argument("--default-causal", action="store_true",
+                        help="make it the model live separation (`stream`, `serve`) uses by default (causal models)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -28,5 +30,7 @@ def run(args: argparse.Namespace) -> int:
     print()
     if args.default:
         set_default_name(args.name)
+    if args.default_causal:
+        set_default_name(args.name, causal=True)
     print(f"bundled {args.name} in {out}: see {out / 'card.md'}")
     return 0

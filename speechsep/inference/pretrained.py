@@ -59,6 +59,8 @@ CARD_MD = "card.md"
 
 #: the file naming the default bundled model (written by ``speechsep bundle --default``)
 _DEFAULT_MARKER = "DEFAULT"
+#: the file naming the default bundled *causal* model (``speechsep bundle --default-causal``)
+_DEFAULT_CAUSAL_MARKER = "DEFAULT_CAUSAL"
 
 
 # -- the bundled models ------------------------------------------------------------------------------
@@ -94,10 +96,14 @@ def default_name() -> str:
 
 def default_causal_name() -> str:
     """The bundled model live separation uses (``serve``, ``stream``, :func:`resolve` with ``causal=True``):
+    the one named in ``pretrained/DEFAULT_CAUSAL`` when it is bundled and causal, else
     :data:`DEFAULT_CAUSAL_MODEL` when shipped (causal by construction), else the default bundled model
     (:func:`default_name`) if it can stream, else the first bundled model that can. Raises
     :class:`CheckpointError` naming the missing file."""
     bundled = bundled_models()
+    marker = PRETRAINED_DIR / _DEFAULT_CAUSAL_MARKER
+    if marker.is_file() and (marked := marker.read_text().strip()) in bundled and load_model(bundled[marked]).is_causal:
+        return marked
     if DEFAULT_CAUSAL_MODEL in bundled:
         return DEFAULT_CAUSAL_MODEL
     first = default_name() if bundled else None
@@ -112,12 +118,16 @@ def default_causal_name() -> str:
     )
 
 
-def set_default_name(name: str) -> None:
-    """Make ``name`` the :func:`default_name` (writes ``pretrained/DEFAULT``: the release command
-    ``speechsep bundle --default`` only)."""
-    if name not in bundled_models():
+def set_default_name(name: str, *, causal: bool = False) -> None:
+    """Make ``name`` the :func:`default_name`, or with ``causal`` the :func:`default_causal_name` (writes
+    ``pretrained/DEFAULT`` or ``pretrained/DEFAULT_CAUSAL``: the release command ``speechsep bundle
+    --default`` / ``--default-causal`` only)."""
+    bundled = bundled_models()
+    if name not in bundled:
         raise ValueError(f"{name}: not a bundled model (bundled: {_known()})")
-    (PRETRAINED_DIR / _DEFAULT_MARKER).write_text(name + "\n")
+    if causal and not load_model(bundled[name]).is_causal:
+        raise ValueError(f"{name}: not causal, so it cannot be the default for live separation")
+    (PRETRAINED_DIR / (_DEFAULT_CAUSAL_MARKER if causal else _DEFAULT_MARKER)).write_text(name + "\n")
 
 
 # -- model cards -------------------------------------------------------------------------------------

@@ -88,6 +88,12 @@ def test_the_default_and_the_causal_default(bundle):
     assert lib.default_causal_name() == lib.DEFAULT_CAUSAL_MODEL  # shipped: it wins
     (bundle.root / "DEFAULT").write_text("gone\n")  # a marker naming no bundle is ignored
     assert lib.default_name() == "a-offline"
+    lib.set_default_name("c-causal", causal=True)  # the causal marker wins over the shipped name
+    assert (bundle.root / "DEFAULT_CAUSAL").read_text() == "c-causal\n" and lib.default_causal_name() == "c-causal"
+    with pytest.raises(ValueError, match="a-offline: not causal"):
+        lib.set_default_name("a-offline", causal=True)
+    (bundle.root / "DEFAULT_CAUSAL").write_text("a-offline\n")  # written by hand: a non-causal one is ignored
+    assert lib.default_causal_name() == lib.DEFAULT_CAUSAL_MODEL
 
 
 def test_resolve_a_name_a_path_a_run_folder_and_none(bundle, tmp_path):
