@@ -12,7 +12,7 @@ import dataclasses
 import importlib
 from typing import Any
 
-from speechsep.config import apply_overrides, from_dict
+from speechsep.config import ConfigError, apply_overrides, from_dict
 from speechsep.models.base import ModelConfig, SeparationModel
 
 __all__ = ["register_model", "register_preset", "build", "build_from_config", "get_preset", "list_presets",
@@ -33,6 +33,9 @@ class Preset:
     paper: dict[str, Any] = dataclasses.field(default_factory=dict)
     #: grouping tags, e.g. ("tfacm-table1",) or ("iterative-table1", "paper-scale")
     tags: tuple[str, ...] = ()
+    #: the training objective this configuration is trained with: fields of the training config's
+    #: ``loss:`` (e.g. ``{"layers": "all"}`` for a layer-wise row); a recipe's own ``loss:`` values win
+    objective: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
 def register_model(cls: type[SeparationModel]) -> type[SeparationModel]:
@@ -55,10 +58,11 @@ def register_preset(
     *,
     paper: dict[str, Any] | None = None,
     tags: tuple[str, ...] = (),
+    objective: dict[str, Any] | None = None,
 ) -> Preset:
     if name in _PRESETS and _PRESETS[name].family != family:
         raise ValueError(f"preset {name!r} already registered for family {_PRESETS[name].family!r}")
-    preset = Preset(name, family, config, description, dict(paper or {}), tuple(tags))
+    preset = Preset(name, family, config, description, dict(paper or {}), tuple(tags), dict(objective or {}))
     _PRESETS[name] = preset
     return preset
 
@@ -102,13 +106,28 @@ def build(name: str, **overrides: Any) -> SeparationModel:
     :func:`speechsep.config.apply_overrides`.
     """
     preset = get_preset(name)
+    moved = sorted(set(overrides) & set(_legacy_keys(model_class(preset.family))))
+    if moved:
+        raise ConfigError(
+            f"{name}: {moved} are no longer model settings: the training objective lives in the training "
+            "config's loss: section (layerwise -> loss.layers: all, oracle_bias -> loss.oracle_bias, "
+            "objective.X -> loss.X); a recipe's model.overrides still holding them is migrated there"
+        )
     config = apply_overrides(preset.config, overrides)
     return model_class(preset.family)(config)
+
+
+def _legacy_keys(cls: type[SeparationModel]) -> tuple[str, ...]:
+    """Keys old serialised configs of this family may hold and loading drops (``legacy_keys()``)."""
+    keys = getattr(cls.config_class, "legacy_keys", None)
+    return tuple(keys()) if keys is not None else ()
 
 
 def build_from_config(family: str, config: dict[str, Any] | ModelConfig) -> SeparationModel:
     """Rebuild a model from its family and (serialised) config, as a checkpoint does."""
     cls = model_class(family)
     if isinstance(config, dict):
-        config = from_dict(cls.config_class, config, family)
+        # a checkpoint written before the training objective left the model config: drop its keys
+        # (they change neither the weights nor the output; see ModelConfig classes' legacy_keys)
+        config = from_dict(cls.config_class, {k: v for k, v in config.items() if k not in _legacy_keys(cls)}, family)
     return cls(config)

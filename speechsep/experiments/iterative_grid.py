@@ -45,6 +45,7 @@ from speechsep.models.iterative_presets import (
     TABLES,
     TableRow,
     preset_name,
+    row_objective,
     table4_row,
 )
 from speechsep.utils import atomic_path
@@ -183,6 +184,8 @@ def _train_config(job: Job, settings: GridSettings, train_spec: str, valid_spec:
         "data.valid": valid_spec,
         "seed": settings.seed,
         "description": f"iterative grid ({settings.scale}): {job.preset}",
+        # the row's training objective (layer-wise, oracle bias), stated in the run's config
+        **{f"loss.{k}": v for k, v in row_objective(job.row).items()},
         **SCALE_TRAINING[settings.scale],
     })
     return apply_overrides(config, settings.train_overrides)

@@ -11,8 +11,9 @@ Axis legend used across ``speechsep.models``:
   ``model.latency`` samples. ``step`` never mutates the module; all history lives in ``state``.
 
 Optional capabilities are declared here with their defaults, so that callers ask the model instead
-of probing for names: ``hop`` (the frame hop, for chunk sizes), ``training_outputs`` (the estimates
-the training loss sums), ``export_state``/``export_step`` (the step that ONNX export traces), and
+of probing for names: ``hop`` (the frame hop, for chunk sizes), ``training_outputs`` (every estimate
+the training loss may score: per iteration, per layer, the oracle pass; ``forward`` returns only the
+final one, always a tensor), ``export_state``/``export_step`` (the step that ONNX export traces), and
 ``step_samples``/``threads`` (what :class:`Streamer`, the interface a stream driver runs, adds to a
 model; :class:`speechsep.export.onnx.OnnxStreamer` implements the same interface).
 """
@@ -20,17 +21,36 @@ model; :class:`speechsep.export.onnx.OnnxStreamer` implements the same interface
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, Protocol, runtime_checkable
 
 import torch
 from torch import nn
 
 from speechsep.blocks.encoders import FramedFrontEnd
 
-__all__ = ["ModelConfig", "SeparationModel", "StreamingNotSupported", "Streamer", "TrainingTerm"]
+if TYPE_CHECKING:
+    from speechsep.losses.objectives import ObjectiveConfig
 
-#: one term of the training loss: ``(estimate (B, C, T), weight)`` or ``(estimate, weight, label)``
-TrainingTerm = tuple[torch.Tensor, float] | tuple[torch.Tensor, float, str]
+__all__ = ["ModelConfig", "SeparationModel", "StreamingNotSupported", "Streamer", "TrainingOutput"]
+
+
+class TrainingOutput(NamedTuple):
+    """One labelled estimate of the sources, as :meth:`SeparationModel.training_outputs` returns it.
+
+    The training objective (:func:`speechsep.losses.objectives.assemble_terms`) picks and weighs
+    these by ``iteration``, ``layer`` and ``oracle``; a one-output model returns one, at the defaults.
+    """
+
+    estimate: torch.Tensor  # (B, C, T)
+    iteration: int = 1  # 1-based; for an oracle pass, the iteration whose modules it used
+    layer: int = 0  # 0: the iteration's output; k >= 1: the k-th layer of a model trained layer-wise
+    oracle: bool = False  # from a training-only pass fed with the clean targets
+
+    @property
+    def label(self) -> str:
+        if (self.iteration, self.layer, self.oracle) == (1, 0, False):
+            return "output"
+        return f"{'oracle' if self.oracle else f'it{self.iteration}'}/layer{self.layer}"
 
 
 @dataclasses.dataclass
@@ -138,14 +158,18 @@ class SeparationModel(nn.Module):
     def step(self, chunk: torch.Tensor, state: Any) -> tuple[torch.Tensor, Any]:
         raise StreamingNotSupported(f"{type(self).__name__} is not causal and cannot stream")
 
-    def training_outputs(self, mixture: torch.Tensor, targets: torch.Tensor) -> list[TrainingTerm]:
-        """The estimates the training loss sums, each with its weight: ``[(estimate (B, C, T), weight[, label])]``.
+    def training_outputs(
+        self, mixture: torch.Tensor, targets: torch.Tensor, objective: ObjectiveConfig | None = None
+    ) -> list[TrainingOutput]:
+        """Every estimate the training objective may score, labelled: ``[TrainingOutput, ...]``.
 
-        Default: the one output of ``forward``, weight 1. A model trained on several outputs (the
-        iterative model's iterations and layers) returns them all; ``targets`` ``(B, C, T)`` is there
-        for a model whose later outputs depend on the order of the earlier ones.
+        Default: the one output of ``forward``. A model with several outputs (the iterative model's
+        iterations, layers and oracle pass) returns those ``objective`` asks for (``None``: the
+        default :class:`~speechsep.losses.objectives.ObjectiveConfig`); ``targets`` ``(B, C, T)`` is
+        there for a model whose later outputs depend on the order of the earlier ones. Weights are
+        not the model's business: :func:`~speechsep.losses.objectives.assemble_terms` sets them.
         """
-        return [(self(mixture), 1.0)]
+        return [TrainingOutput(self(mixture))]
 
     def export_state(self, batch_size: int, chunk_samples: int) -> Any:
         """Initial state of :meth:`export_step`, for chunks of exactly ``chunk_samples`` samples.

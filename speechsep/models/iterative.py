@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -28,10 +27,10 @@ from torch import nn
 from speechsep.blocks.dprnn import DPRNNBlock, group_norm, overlap_add, segment
 from speechsep.blocks.encoders import ConvDecoder, ConvEncoder, MagnitudeCodec
 from speechsep.blocks.framing import ms_to_samples
-from speechsep.losses.objectives import ObjectiveConfig, ObjectiveTerm, assemble_terms
+from speechsep.losses.objectives import LEGACY_MODEL_KEYS, ObjectiveConfig
 from speechsep.losses.pit import apply_permutation, pit_from_pairwise
 from speechsep.losses.snr import pairwise_neg_snr
-from speechsep.models.base import ModelConfig, SeparationModel
+from speechsep.models.base import ModelConfig, SeparationModel, TrainingOutput
 from speechsep.registry import register_model
 from speechsep.utils import check_waveform_batch
 
@@ -96,11 +95,16 @@ class IterativeConfig(ModelConfig):
     detach: bool = True
     #: one SIMO module for all iterations, or one per iteration (Table 3); SISO is always shared
     share_simo: bool = True
-    #: loss on every SISO layer of every iteration through the shared mask layer (Table 2)
-    layerwise: bool = False
-    #: training-only extra pass with the clean targets as the bias input, its loss added (Table 4)
-    oracle_bias: bool = False
-    objective: ObjectiveConfig = dataclasses.field(default_factory=ObjectiveConfig)
+    # The training objective (layer-wise loss, Table 2; oracle-bias pass, Table 4; iteration weights)
+    # is not the model's: it is the training config's ``loss:`` section (LossConfig). Configs written
+    # before held it here as ``layerwise``, ``oracle_bias`` and ``objective``; see ``legacy_keys``.
+
+    @classmethod
+    def legacy_keys(cls) -> tuple[str, ...]:
+        """Keys of old serialised configs that this config no longer has and that loading drops: the
+        training objective's (they change no weight and no output; a training config migrates them
+        to ``loss:``, :func:`speechsep.losses.objectives.migrate_model_objective`)."""
+        return LEGACY_MODEL_KEYS
 
     def __post_init__(self) -> None:
         if self.domain not in _DOMAIN_DEFAULTS:
@@ -121,13 +125,14 @@ class IterativeConfig(ModelConfig):
         return _DOMAIN_DEFAULTS[self.domain][name] if own is None else own
 
 
-class IterationEstimate(NamedTuple):
-    """One labelled estimate of the sources."""
+class IterationEstimate(TrainingOutput):
+    """One labelled estimate of the sources (a :class:`TrainingOutput` with the iterative model's labels).
 
-    estimate: torch.Tensor  # (B, C, T)
-    iteration: int  # 1-based; for the oracle pass, the iteration whose SIMO module it used
-    layer: int  # SISO layer 1..K2; 0 = the SIMO output (only when K2 = 0)
-    oracle: bool = False  # from the training-only oracle-bias pass
+    ``layer``: SISO layer 1..K2; 0 = the SIMO output (only when K2 = 0). ``iteration``: for the oracle
+    pass, the iteration whose SIMO module it used.
+    """
+
+    __slots__ = ()
 
     @property
     def label(self) -> str:
@@ -135,20 +140,24 @@ class IterationEstimate(NamedTuple):
         return f"{where}/{'simo' if self.layer == 0 else f'siso{self.layer}'}"
 
 
-@dataclasses.dataclass
-class IterativeOutputs:
-    """Everything one call computed, for losses and analysis.
+class IterativeOutputs(list):
+    """What :meth:`IterativeSeparator.training_outputs` returns: the list of every decoded estimate
+    (:class:`IterationEstimate`, in computation order: per iteration its final layer, or every SISO
+    layer when the objective is layer-wise; then the oracle pass, if asked for), and for analysis:
 
-    estimates: every decoded estimate in computation order: per iteration its final layer, or every
-        SISO layer when the model is ``layerwise``; then the oracle pass, if any.
     permutations: per iteration, the PIT permutation ``(B, C)`` (``perm[b, j]`` = estimate matched to
-        reference j) that ordered the next iteration's bias input; empty without targets.
+        reference j) that ordered the next iteration's bias input.
     final: the last iteration's final output ``(B, C, T)``, what ``forward`` returns.
     """
 
-    estimates: list[IterationEstimate]
-    permutations: list[torch.Tensor]
-    final: torch.Tensor
+    def __init__(self, estimates: list[IterationEstimate], permutations: list[torch.Tensor], final: torch.Tensor):
+        super().__init__(estimates)
+        self.permutations = permutations
+        self.final = final
+
+    @property
+    def estimates(self) -> list[IterationEstimate]:
+        return list(self)
 
     def iteration_outputs(self) -> list[torch.Tensor]:
         """The final-layer output of each iteration, in order (oracle pass excluded)."""
@@ -249,8 +258,8 @@ class IterativeSeparator(SeparationModel):
 
     ``forward(mixture)`` -> (B, C, T) with ``config.iterations`` iterations;
     ``forward(mixture, iterations=k)`` runs k (any k >= 1, independent of training);
-    ``forward(mixture, targets, return_all=True)`` -> :class:`IterativeOutputs` with every estimate the
-    objectives need; with targets, PIT orders each iteration's outputs before they feed the next one.
+    ``training_outputs(mixture, targets, objective)`` -> :class:`IterativeOutputs`, every estimate the
+    objective needs; PIT orders each iteration's outputs before they feed the next one.
     """
 
     family = "iterative"
@@ -302,23 +311,40 @@ class IterativeSeparator(SeparationModel):
         return [(layer, self.front.decode(self.mask(s, k), context, length)) for layer, s in chosen]
 
     # -- the pipeline ----------------------------------------------------------------------------
-    def forward(
+    def forward(self, mixture: torch.Tensor, *, iterations: int | None = None) -> torch.Tensor:
+        """Separate ``mixture`` (B, T) or (B, 1, T) -> (B, C, T); ``iterations``: how many to run
+        (default: as trained)."""
+        return self._run(mixture, None, iterations, all_layers=False, oracle=False).final
+
+    def training_outputs(
         self,
         mixture: torch.Tensor,
-        targets: torch.Tensor | None = None,
+        targets: torch.Tensor,
+        objective: ObjectiveConfig | None = None,
         *,
         iterations: int | None = None,
-        return_all: bool = False,
         align: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
-    ) -> torch.Tensor | IterativeOutputs:
-        """Separate ``mixture`` (B, T) or (B, 1, T).
+    ) -> IterativeOutputs:
+        """Every estimate ``objective`` needs (``None``: the default objective), with ``targets`` (B, C, T).
 
-        targets: (B, C, T) clean sources; when given, PIT (negative SNR, or ``align(est, ref) -> perm``)
-            orders each iteration's outputs before they become the next iteration's bias input, and
-            the oracle pass runs when the model is in training mode with ``oracle_bias``.
-        iterations: how many iterations to run (default: as trained).
-        return_all: return :class:`IterativeOutputs` instead of the final (B, C, T) tensor.
+        PIT (negative SNR, or ``align(est, ref) -> perm``) orders each iteration's outputs before they
+        become the next iteration's bias input. ``objective.layers == "all"`` decodes every SISO layer;
+        ``objective.oracle_bias`` adds the oracle pass, in training mode only.
         """
+        objective = objective or ObjectiveConfig()
+        return self._run(mixture, targets, iterations, all_layers=objective.layers == "all",
+                         oracle=objective.oracle_bias and self.training, align=align)
+
+    def _run(
+        self,
+        mixture: torch.Tensor,
+        targets: torch.Tensor | None,
+        iterations: int | None,
+        *,
+        all_layers: bool,
+        oracle: bool,
+        align: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+    ) -> IterativeOutputs:
         mix = check_waveform_batch(mixture)
         num_iterations = self.config.iterations if iterations is None else int(iterations)
         if num_iterations < 1:
@@ -332,7 +358,6 @@ class IterativeSeparator(SeparationModel):
                 )
             align = align or _pit_permutation
         length = mix.shape[-1]
-        all_layers = return_all and self.config.layerwise
         mix_feats, context = self.front.encode(mix)
 
         estimates: list[IterationEstimate] = []
@@ -357,7 +382,7 @@ class IterativeSeparator(SeparationModel):
             # the last iteration's own PIT order, so there is one permutation per iteration
             permutations.append(align(final.detach(), targets))
 
-        if targets is not None and self.training and self.config.oracle_bias:
+        if targets is not None and oracle:
             # Table 4: the clean targets (reference order = PIT order) as the bias input; the SIMO
             # module that normally receives a bias (iteration 2's, or the only one when shared)
             oracle_iteration = min(2, len(self.simo))
@@ -365,15 +390,7 @@ class IterativeSeparator(SeparationModel):
                 self._simo_for(oracle_iteration), mix_feats, context, targets.detach(), length, all_layers
             )
             estimates += [IterationEstimate(est, oracle_iteration, layer, oracle=True) for layer, est in outs]
-
-        if return_all:
-            return IterativeOutputs(estimates, permutations, final)
-        return final
-
-    def training_outputs(self, mixture: torch.Tensor, targets: torch.Tensor) -> list[ObjectiveTerm]:
-        """The training engine's hook: ``[(estimate (B, C, T), weight, label), ...]`` to sum under PIT."""
-        outputs = self(mixture, targets, return_all=True)
-        return assemble_terms(outputs.estimates, self.config.objective)
+        return IterativeOutputs(estimates, permutations, final)
 
 
 def _pit_permutation(estimate: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from speechsep.config import ConfigError, apply_overrides, from_dict, load_yaml, parse_override
+from speechsep.losses.objectives import LEGACY_MODEL_KEYS, ObjectiveConfig, migrate_model_objective
 from speechsep.precision import check_precision
 
 __all__ = [
@@ -142,12 +143,47 @@ def _is_int(value: Any) -> bool:
 
 @dataclasses.dataclass
 class LossConfig:
+    """The training objective: the criterion (``name``), PIT on or off, and for models with several
+    outputs (the iterative model) which outputs are scored with what weight
+    (:class:`speechsep.losses.objectives.ObjectiveConfig`, whose fields the rest are).
+
+    The objective fields left ``None`` take the model preset's objective (``Preset.objective``: a
+    layer-wise preset trains with ``layers: all``, an oracle preset with ``oracle_bias: true``), else
+    ObjectiveConfig's defaults. Recipes written before the objective moved here held it in
+    ``model.overrides`` (``layerwise``, ``oracle_bias``, ``objective``): :class:`TrainConfig` moves
+    those keys here (:func:`speechsep.losses.objectives.migrate_model_objective`).
+    """
+
     name: str = "neg_snr"
     pit: bool = True
+    #: "all": a loss on every iteration's output (the paper); "last": the last iteration's only
+    iterations: str | None = None
+    #: "last": each iteration's final layer; "all": every SISO layer too (layer-wise, Table 2)
+    layers: str | None = None
+    #: divide the weights by the number of terms (models of any depth train at one loss scale)
+    normalize: bool | None = None
+    #: relative weight of each iteration's terms (iteration 1 first); None: equal
+    iteration_weights: tuple[float, ...] | None = None
+    #: the training-only pass with the clean targets as bias input, its loss added (Table 4)
+    oracle_bias: bool | None = None
+    #: the oracle pass's weight relative to one main term
+    oracle_weight: float | None = None
 
     def __post_init__(self) -> None:
         if self.name not in LOSS_NAMES:
             raise ValueError(f"loss.name must be one of {LOSS_NAMES}; got {self.name!r}")
+        self.objective()  # the fields that are set must be valid
+
+    def objective_fields(self) -> dict[str, Any]:
+        """The objective fields this config sets (not ``None``)."""
+        return {k: getattr(self, k) for k in _OBJECTIVE_FIELDS if getattr(self, k) is not None}
+
+    def objective(self, preset_objective: dict[str, Any] | None = None) -> ObjectiveConfig:
+        """The objective to train with: this config's fields, else the preset's, else the defaults."""
+        return ObjectiveConfig(**{**(preset_objective or {}), **self.objective_fields()})
+
+
+_OBJECTIVE_FIELDS = tuple(f.name for f in dataclasses.fields(ObjectiveConfig))
 
 
 @dataclasses.dataclass
@@ -178,14 +214,50 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         check_precision(self.precision)
+        self._migrate_model_objective()
+
+    def _migrate_model_objective(self) -> None:
+        """Move the training objective's old keys out of ``model.overrides`` into ``loss``.
+
+        The rule (:func:`speechsep.losses.objectives.migrate_model_objective`): ``layerwise`` ->
+        ``loss.layers`` (``all``/``last``), ``oracle_bias`` -> ``loss.oracle_bias``, ``objective.X``
+        -> ``loss.X``. A ``loss`` field the recipe sets itself wins when it agrees; a disagreement is
+        an error, as the recipe would say two things.
+        """
+        legacy = {k: v for k, v in self.model.overrides.items() if k in LEGACY_MODEL_KEYS}
+        if not legacy:
+            return
+        try:
+            moved = migrate_model_objective(legacy)
+        except ValueError as err:
+            raise ConfigError(f"model.overrides: {err}") from err
+        clash = {k: (v, getattr(self.loss, k)) for k, v in moved.items()
+                 if getattr(self.loss, k) is not None and getattr(self.loss, k) != v}
+        if clash:
+            raise ConfigError("model.overrides and loss disagree on the training objective: "
+                              + ", ".join(f"loss.{k}: {b!r} vs model.overrides -> {a!r}" for k, (a, b) in clash.items()))
+        rest = {k: v for k, v in self.model.overrides.items() if k not in LEGACY_MODEL_KEYS}
+        self.model = dataclasses.replace(self.model, overrides=rest)
+        self.loss = dataclasses.replace(self.loss, **{k: v for k, v in moved.items() if getattr(self.loss, k) is None})
 
 
 def load_train_config(path: str | os.PathLike, overrides: list[str] | dict[str, Any] | None = None) -> TrainConfig:
     """Read a recipe YAML and apply ``key=value`` overrides (dotted keys, YAML values)."""
-    cfg = from_dict(TrainConfig, load_yaml(Path(path)), Path(path).name)
+    data = load_yaml(Path(path))
     if isinstance(overrides, list):
         overrides = dict(parse_override(text) for text in overrides)
     overrides = dict(overrides or {})
+    model_prefix = "model.overrides."
+    if any(k.startswith(model_prefix) for k in overrides) and isinstance(data, dict) \
+            and isinstance(data.get("model", {}), dict):
+        # merged into the file's model.overrides before the config is built, so that an old objective
+        # key given on the command line (model.overrides.layerwise=...) migrates together with the file's
+        model = dict(data.get("model") or {})
+        model["overrides"] = {**(model.get("overrides") or {}),
+                              **{k[len(model_prefix):]: overrides.pop(k) for k in list(overrides)
+                                 if k.startswith(model_prefix)}}
+        data = {**data, "model": model}
+    cfg = from_dict(TrainConfig, data, Path(path).name)
     # model.overrides and data.mixing are free-form dicts (fields of the preset's config, of the
     # mixing config), not dataclasses: merge "model.overrides.X=..." and "data.mixing.X=..." keys
     # into them here rather than through apply_overrides.

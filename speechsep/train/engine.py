@@ -1,8 +1,9 @@
 """The training loop: one readable function, resumable bit for bit, single process or DDP.
 
-Per step: the model's estimates (``model.training_outputs(mix, targets)`` when the model defines
-that hook, e.g. the iterative model's per-iteration outputs; else ``model(mix)``), each scored by
-the configured criterion under utterance-level PIT and summed with its weight; Adam; gradient-norm
+Per step: the model's estimates (``model.training_outputs(mix, targets, objective)``: for most models
+the forward output, for the iterative model its per-iteration / per-layer outputs), weighted by the
+recipe's objective (``loss:``, :func:`speechsep.losses.objectives.assemble_terms`), each scored by
+the configured criterion under utterance-level PIT and summed (``weighted_pit_loss``); Adam; gradient-norm
 clip at 5 (both papers). Per epoch: validation SI-SDR (PIT), the schedule, ``last.pt`` and, on a new
 best, ``best.pt``. Rerunning on the same folder resumes from ``last.pt``.
 
@@ -27,7 +28,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from speechsep.checkpoint import CheckpointError, read_checkpoint, rng_state, save_checkpoint, set_rng_state
-from speechsep.config import save_yaml, to_dict
+from speechsep.config import ConfigError, from_dict, save_yaml, to_dict
 from speechsep.losses import (
     PAIRWISE_LOSSES,
     PITLoss,
@@ -37,6 +38,7 @@ from speechsep.losses import (
     pit_from_pairwise,
     si_sdr,
 )
+from speechsep.losses.objectives import ObjectiveConfig, assemble_terms, weighted_pit_loss
 from speechsep.models.base import SeparationModel
 from speechsep.precision import autocast
 from speechsep.train.config import TrainConfig
@@ -74,35 +76,40 @@ class StepInfo:
 
 
 class ModelWithLoss(nn.Module):
-    """Model plus criterion: ``forward(mix (B, T), ref (B, C, T)) -> loss (B,)``.
+    """Model plus objective: ``forward(mix (B, T), ref (B, C, T)) -> loss (B,)``.
 
-    This, not the bare model, is what DDP wraps, so gradient synchronisation also covers models
-    trained through their ``training_outputs`` hook.
+    The model hands over its estimates (``training_outputs``, those ``objective`` asks for), the
+    objective weights them (``assemble_terms``) and ``weighted_pit_loss`` sums their criterion under
+    PIT: the one place the training loss is summed. This, not the bare model, is what DDP wraps, so
+    gradient synchronisation also covers every output of ``training_outputs``.
     """
 
-    def __init__(self, model: SeparationModel, loss_name: str, pit: bool):
+    def __init__(self, model: SeparationModel, loss_name: str, pit: bool, objective: ObjectiveConfig | None = None):
         super().__init__()
         self.model = model
         self.pit = PITLoss(PAIRWISE_LOSSES[loss_name]) if pit else None
         self.elementwise = _ELEMENTWISE[loss_name]
+        self.objective = objective or ObjectiveConfig()
 
     def terms(self, mix: torch.Tensor, ref: torch.Tensor) -> list[tuple[torch.Tensor, float]]:
-        # SeparationModel.training_outputs: [(estimate (B, C, T), weight[, label]), ...]; the
-        # default is the forward with weight 1, the iterative models add their layer-wise terms
-        return [(term[0], float(term[1])) for term in self.model.training_outputs(mix, ref)]
+        """The weighted estimates: ``[(estimate (B, C, T), weight), ...]``."""
+        return [(est, weight) for est, weight, _ in self._labelled_terms(mix, ref)]
+
+    def _labelled_terms(self, mix: torch.Tensor, ref: torch.Tensor) -> list[tuple[torch.Tensor, float, str]]:
+        return assemble_terms(self.model.training_outputs(mix, ref, self.objective), self.objective)
+
+    def _score(self, est: torch.Tensor, ref: torch.Tensor) -> tuple[torch.Tensor, None]:
+        if est.shape != ref.shape:
+            raise ValueError(f"model output {tuple(est.shape)} does not match the targets {tuple(ref.shape)}")
+        # Under bf16 autocast (GPU) the estimates may be bf16, and autocast would also run the
+        # loss's products in bf16; energies, ratios and logs want float32, so leave it here.
+        with torch.autocast(est.device.type, enabled=False):
+            est = est.float()
+            loss = self.pit(est, ref)[0] if self.pit is not None else self.elementwise(est, ref).mean(dim=1)
+        return loss, None
 
     def forward(self, mix: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
-        total = mix.new_zeros(mix.shape[0], dtype=torch.float32)
-        for est, weight in self.terms(mix, ref):
-            if est.shape != ref.shape:
-                raise ValueError(f"model output {tuple(est.shape)} does not match the targets {tuple(ref.shape)}")
-            # Under bf16 autocast (GPU) the estimates may be bf16, and autocast would also run the
-            # loss's products in bf16; energies, ratios and logs want float32, so leave it here.
-            with torch.autocast(est.device.type, enabled=False):
-                est = est.float()
-                loss = self.pit(est, ref)[0] if self.pit is not None else self.elementwise(est, ref).mean(dim=1)
-            total = total + weight * loss
-        return total
+        return weighted_pit_loss(self._labelled_terms(mix, ref), ref, pit=self._score)[0]
 
 
 def training_device(device: str, dist_info: DistInfo | None = None) -> torch.device:
@@ -254,7 +261,13 @@ def _train(
             runlog.write({"kind": "event", "event": "start", "step": 0, "epoch": 0, "world": dist_info.world,
                           "device": str(device), "model": config.model.name, "init_from": config.init_from})
 
-    objective: nn.Module = ModelWithLoss(model, config.loss.name, config.loss.pit)
+    # the recipe's loss: fields, else the preset's objective (a layer-wise or oracle-bias preset)
+    from speechsep.registry import get_preset
+
+    objective_config = config.loss.objective(get_preset(config.model.name).objective)
+    if main:
+        log.info("training objective: %s", to_dict(objective_config))
+    objective: nn.Module = ModelWithLoss(model, config.loss.name, config.loss.pit, objective_config)
     if dist_info.enabled:
         objective = nn.parallel.DistributedDataParallel(
             objective, device_ids=[device.index] if device.type == "cuda" else None
@@ -444,8 +457,16 @@ def _config_changes(saved: dict[str, Any] | None, config: TrainConfig) -> dict[s
     if saved is None:
         return {}
     current = to_dict(config)
-    # a field added after the checkpoint was written counts as its default, not as a change
-    saved = {**{k: v for k, v in to_dict(TrainConfig()).items() if k not in saved}, **saved}
+    # a field added after the checkpoint was written counts as its default, not as a change (also one
+    # level down, e.g. the loss: objective fields); old objective keys in model.overrides migrate
+    defaults = to_dict(TrainConfig())
+    saved = {k: {**defaults[k], **v} if isinstance(v, dict) and isinstance(defaults.get(k), dict) and k != "model"
+             else v for k, v in saved.items()}
+    saved = {**{k: v for k, v in defaults.items() if k not in saved}, **saved}
+    try:
+        saved = to_dict(from_dict(TrainConfig, saved))
+    except (ConfigError, TypeError, ValueError):
+        pass
     changed = sorted(k for k in set(saved) | set(current) if saved.get(k) != current.get(k))
     risky = [k for k in changed if k not in _RESUMABLE_CHANGES and not (k == "data" and _only_workers(saved, current))]
     if risky:

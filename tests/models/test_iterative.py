@@ -13,6 +13,9 @@ from speechsep.models.iterative_presets import TABLE4_PAPER, TABLES, preset_name
 from speechsep.registry import build, build_from_config, get_preset, list_presets
 
 SR = 8000
+#: the objectives the tests train with (the training config's loss: section, no longer the model's)
+LAYERWISE = ObjectiveConfig(layers="all")
+ORACLE = ObjectiveConfig(oracle_bias=True)
 TINY = {"sample_rate": SR, "dprnn": {"bottleneck": 8, "hidden": 8, "segment_size": 10}}
 
 
@@ -91,7 +94,7 @@ def test_iteration_specific_simo_runs_more_inference_iterations_than_trained(bat
 def test_detach_stops_the_gradient_across_three_iterations(detach, batch):
     mix, ref = batch
     model = tiny("freq", simo_layers=1, siso_layers=1, iterations=3, detach=detach)
-    first, second, third = model(mix, ref, return_all=True).iteration_outputs()
+    first, second, third = model.training_outputs(mix, ref).iteration_outputs()
     loss_third = pit_from_pairwise(pairwise_neg_snr(third, ref))[0].sum()
     grads = torch.autograd.grad(loss_third, [first, second], allow_unused=True, retain_graph=True)
     for grad in grads:
@@ -109,7 +112,7 @@ def test_detach_stops_the_gradient_across_three_iterations(detach, batch):
 def test_detach_stops_the_gradient_between_iterations(detach, batch):
     mix, ref = batch
     model = tiny(simo_layers=1, siso_layers=1, iterations=2, detach=detach)
-    first, second = model(mix, ref, return_all=True).iteration_outputs()
+    first, second = model.training_outputs(mix, ref).iteration_outputs()
     loss_second = pit_from_pairwise(pairwise_neg_snr(second, ref))[0].sum()
     (grad,) = torch.autograd.grad(loss_second, first, allow_unused=True)
     if detach:
@@ -129,7 +132,7 @@ def test_permutation_carried_between_iterations_is_pits(batch):
     encode = model.front.encode
     model.front.encode = lambda wav: (seen.append(wav.clone()), encode(wav))[1]
     with torch.no_grad():
-        out = model(mix, targets, return_all=True)
+        out = model.training_outputs(mix, targets)
     expected = pit_from_pairwise(pairwise_neg_snr(first, targets))[1]
     assert expected.tolist() == [[1, 0], [1, 0]]
     assert out.permutations[0].tolist() == expected.tolist()
@@ -141,37 +144,37 @@ def test_permutation_carried_between_iterations_is_pits(batch):
 
 def test_layerwise_returns_every_siso_layer_of_every_iteration(batch):
     mix, ref = batch
-    model = tiny(simo_layers=1, siso_layers=3, iterations=2, layerwise=True)
-    out = model(mix, ref, return_all=True)
+    model = tiny(simo_layers=1, siso_layers=3, iterations=2)
+    out = model.training_outputs(mix, ref, LAYERWISE)
     assert isinstance(out, IterativeOutputs)
     assert [e.label for e in out.estimates] == [f"it{i}/siso{k}" for i in (1, 2) for k in (1, 2, 3)]
     torch.testing.assert_close(out.final, out.estimates[-1].estimate)
-    terms = model.training_outputs(mix, ref)
+    terms = assemble_terms(model.training_outputs(mix, ref, LAYERWISE), LAYERWISE)
     assert len(terms) == 6 and all(w == pytest.approx(1 / 6) for _, w, _ in terms)
     # without layerwise only each iteration's final layer is decoded
-    plain = tiny(simo_layers=1, siso_layers=3, iterations=2)(mix, ref, return_all=True)
+    plain = tiny(simo_layers=1, siso_layers=3, iterations=2).training_outputs(mix, ref)
     assert [e.label for e in plain.estimates] == ["it1/siso3", "it2/siso3"]
 
 
 def test_no_siso_layers_means_simo_outputs_are_the_outputs(batch):
     mix, ref = batch
-    model = tiny(simo_layers=2, siso_layers=0, iterations=1, layerwise=True)
-    out = model(mix, ref, return_all=True)
+    model = tiny(simo_layers=2, siso_layers=0, iterations=1)
+    out = model.training_outputs(mix, ref, LAYERWISE)
     assert [e.label for e in out.estimates] == ["it1/simo"]
     assert len(model.siso) == 0
 
 
 def test_oracle_pass_only_in_training(batch):
     mix, ref = batch
-    model = tiny(simo_layers=1, siso_layers=1, iterations=1, oracle_bias=True)
-    labels = [e.label for e in model.train()(mix, ref, return_all=True).estimates]
+    model = tiny(simo_layers=1, siso_layers=1, iterations=1)
+    labels = [e.label for e in model.train().training_outputs(mix, ref, ORACLE).estimates]
     assert labels == ["it1/siso1", "oracle/siso1"]
-    terms = model.training_outputs(mix, ref)
+    terms = assemble_terms(model.training_outputs(mix, ref, ORACLE), ORACLE)
     assert [(w, label) for _, w, label in terms] == [(1.0, "it1/siso1"), (1.0, "oracle/siso1")]
-    assert [e.label for e in model.eval()(mix, ref, return_all=True).estimates] == ["it1/siso1"]
+    assert [e.label for e in model.eval().training_outputs(mix, ref, ORACLE).estimates] == ["it1/siso1"]
     # iteration-specific SIMO: the oracle pass uses iteration 2's module (the one that sees a bias)
-    specific = tiny(simo_layers=1, siso_layers=1, iterations=3, share_simo=False, oracle_bias=True)
-    oracle = [e for e in specific(mix, ref, return_all=True).estimates if e.oracle]
+    specific = tiny(simo_layers=1, siso_layers=1, iterations=3, share_simo=False)
+    oracle = [e for e in specific.training_outputs(mix, ref, ORACLE).estimates if e.oracle]
     assert [e.iteration for e in oracle] == [2]
 
 
@@ -181,13 +184,13 @@ def _est(iteration, layer, oracle=False):
 
 def test_objective_assembly_selects_and_weights():
     ests = [_est(i, k) for i in (1, 2, 3) for k in (1, 2)] + [_est(2, 1, True), _est(2, 2, True)]
-    everything = assemble_terms(ests, ObjectiveConfig())
+    everything = assemble_terms(ests, ObjectiveConfig(layers="all"))
     assert [w for _, w, _ in everything] == pytest.approx([1 / 6] * 6 + [1 / 12] * 2)
     last_layers = assemble_terms(ests, ObjectiveConfig(layers="last"))
     assert [label for _, _, label in last_layers] == ["it1/siso2", "it2/siso2", "it3/siso2", "oracle/siso2"]
     last_only = assemble_terms(ests, ObjectiveConfig(iterations="last", layers="last", oracle_weight=0.0))
     assert [(w, label) for _, w, label in last_only] == [(1.0, "it3/siso2")]
-    summed = assemble_terms(ests, ObjectiveConfig(normalize=False, oracle_weight=2.0))
+    summed = assemble_terms(ests, ObjectiveConfig(layers="all", normalize=False, oracle_weight=2.0))
     assert [w for _, w, _ in summed] == [1.0] * 6 + [1.0, 1.0]
     with pytest.raises(ValueError, match="iterations"):
         ObjectiveConfig(iterations="first")
@@ -210,7 +213,7 @@ def test_wrong_shapes_raise(batch):
     with pytest.raises(ValueError, match=r"\(2, 3, 1200\)"):
         model(torch.randn(2, 3, 1200))
     with pytest.raises(ValueError, match=r"\(2, 3, 1200\)"):
-        model(mix, torch.randn(2, 3, 1200))
+        model.training_outputs(mix, torch.randn(2, 3, 1200))
     with pytest.raises(ValueError, match="iterations"):
         model(mix, iterations=0)
     with pytest.raises(ValueError, match="domain"):
@@ -218,7 +221,7 @@ def test_wrong_shapes_raise(batch):
 
 
 def test_config_round_trips_through_a_checkpoint_dict():
-    model = tiny("freq", simo_layers=1, siso_layers=2, iterations=3, share_simo=False, oracle_bias=True)
+    model = tiny("freq", simo_layers=1, siso_layers=2, iterations=3, share_simo=False)
     again = build_from_config("iterative", to_dict(model.config))
     assert again.config == model.config
     again.load_state_dict(model.state_dict())
@@ -236,7 +239,7 @@ def test_every_table_row_has_a_preset_in_each_domain_and_scale():
     assert len(list_presets("iterative-table1")) == 9 * 2 * 2
     assert len(list_presets("iterative-table3")) == 2 * 2  # frequency domain only
     oracle = get_preset("iter-freq-simo1-siso2-it2-detach-oracle")
-    assert oracle.config.oracle_bias and oracle.paper["si_sdr_by_inference_iterations"][3] == TABLE4_PAPER[2][3][2]
+    assert oracle.objective["oracle_bias"] and oracle.paper["si_sdr_by_inference_iterations"][3] == TABLE4_PAPER[2][3][2]
     paper = get_preset("iter-time-simo1-siso2-it3-detach").config
     assert (paper.sample_rate, paper.resolved("window_ms"), paper.resolved("num_filters")) == (16000, 2.0, 128)
     freq = get_preset("iter-freq-simo3-siso0-it1").config
@@ -276,7 +279,7 @@ def test_tiny_model_overfits_one_batch():
     for step in range(150):
         opt.zero_grad()
         # the training engine's path: the model's terms, weighted PIT negative SNR
-        loss, _ = weighted_pit_loss(model.training_outputs(mix, ref), ref)
+        loss, _ = weighted_pit_loss(assemble_terms(model.training_outputs(mix, ref), ObjectiveConfig()), ref)
         loss.mean().backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
         opt.step()

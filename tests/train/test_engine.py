@@ -124,8 +124,17 @@ class _TwoTerms(torch.nn.Module):
     def forward(self, mix):
         raise AssertionError("the engine must train through training_outputs when the model has it")
 
-    def training_outputs(self, mix, ref):
-        return [(self.first, 0.25, "iteration 1"), (self.second, 0.75, "iteration 2")]
+    def training_outputs(self, mix, ref, objective=None):
+        from speechsep.models.base import TrainingOutput
+
+        return [TrainingOutput(self.first, 1), TrainingOutput(self.second, 2)]
+
+
+def _two_iteration_objective(first, second):
+    """The objective that weighs the two iterations 0.25 and 0.75 (the training config's loss: section)."""
+    from speechsep.losses.objectives import ObjectiveConfig
+
+    return ObjectiveConfig(iteration_weights=(first, second), normalize=False)
 
 
 def test_objective_sums_the_models_weighted_terms_under_pit():
@@ -136,7 +145,7 @@ def test_objective_sums_the_models_weighted_terms_under_pit():
     ref = torch.randn(3, 2, 400, generator=gen)
     first = ref.flip(1) + 0.1 * torch.randn(3, 2, 400, generator=gen)  # right sources, swapped order
     second = 0.5 * ref + 0.3 * torch.randn(3, 2, 400, generator=gen)
-    loss = ModelWithLoss(_TwoTerms(first, second), "neg_snr", pit=True)(ref.sum(1), ref)
+    loss = ModelWithLoss(_TwoTerms(first, second), "neg_snr", pit=True, objective=_two_iteration_objective(0.25, 0.75))(ref.sum(1), ref)
     pit = PITLoss(PAIRWISE_LOSSES["neg_snr"])
     expected = 0.25 * pit(first, ref)[0] + 0.75 * pit(second, ref)[0]
     torch.testing.assert_close(loss, expected)
@@ -153,7 +162,7 @@ def test_objective_scores_bf16_estimates_in_float32():
     ref = torch.randn(2, 2, 300, generator=gen)
     est = (ref + 0.1 * torch.randn(2, 2, 300, generator=gen)).bfloat16()
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        loss = ModelWithLoss(_TwoTerms(est, est), "neg_snr", pit=True)(ref.sum(1), ref)
+        loss = ModelWithLoss(_TwoTerms(est, est), "neg_snr", pit=True, objective=_two_iteration_objective(0.25, 0.75))(ref.sum(1), ref)
     assert loss.dtype == torch.float32
     torch.testing.assert_close(loss, PITLoss(PAIRWISE_LOSSES["neg_snr"])(est.float(), ref)[0])
 
