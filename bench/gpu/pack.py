@@ -71,9 +71,10 @@ def pack(root: Path, out: Path, cap_seconds: float, rooms: int, seed: int = 0, l
     subset.save_table(out / "speech" / "utterances.csv")  # offsets into the decoded speech.ogg
     noise = load_noise_bank(root)
     train_clips = noise.clips("train")
+    train_names = [n for n, split in zip(noise.names, noise.splits, strict=True) if split == "train"]
     write_vorbis(out / "noise.ogg", np.concatenate(train_clips).astype(np.float32), sr)
     with atomic_path(out / "noise.json") as tmp:
-        tmp.write_text(json.dumps({"lengths": [int(c.size) for c in train_clips]}))
+        tmp.write_text(json.dumps({"names": train_names, "lengths": [int(c.size) for c in train_clips]}))
     with np.load(root / "train" / "rooms.npz") as z, atomic_path(out / "rooms.npz") as tmp, open(tmp, "wb") as f:
         np.savez_compressed(f, sample_rate=z["sample_rate"], reverb=z["reverb"][:rooms].astype(np.float16),
                             reverb_length=z["reverb_length"][:rooms], direct=z["direct"][:rooms].astype(np.float16),

@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import shutil
 from pathlib import Path
@@ -14,11 +13,11 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from speechsep.data.corpus import load_utterances
+from speechsep.data.corpus import write_noise
+from speechsep.data.noise import NoiseClip
 from speechsep.data.pitch import write_pitch_cache
 from speechsep.data.rooms import RoomBank
 from speechsep.data.utterances import Utterances, write_int16_array
-from speechsep.utils import atomic_path
 
 
 def unpack(packed: Path, root: Path, log=print) -> Path:
@@ -27,9 +26,6 @@ def unpack(packed: Path, root: Path, log=print) -> Path:
     audio, rate = sf.read(packed / "speech" / "speech.ogg", dtype="float32")
     if rate != sr:
         raise ValueError(f"{packed}/speech/speech.ogg is at {rate} Hz, the corpus at {sr} Hz")
-    (root / "speech").mkdir(parents=True, exist_ok=True)
-    (root / "train").mkdir(exist_ok=True)
-    (root / "noise").mkdir(exist_ok=True)
     table = Utterances.load_table(packed / "speech" / "utterances.csv", sr)
     if int(table.lengths.sum()) != audio.size:
         raise ValueError(f"{packed}: the lines add up to {int(table.lengths.sum())} samples, speech.ogg holds {audio.size}")
@@ -37,24 +33,18 @@ def unpack(packed: Path, root: Path, log=print) -> Path:
                       [audio[o:o + n] for o, n in zip(table.offsets, table.lengths, strict=True)])
     shutil.copyfile(packed / "speech" / "utterances.csv", root / "speech" / "utterances.csv")
     pitch = json.loads((packed / "pack.json").read_text())["pitch_hz"]
-    write_pitch_cache(root, load_utterances(root, sr),
+    write_pitch_cache(root, table,
                       {s: (float("nan") if v is None else float(v)) for s, v in pitch.items()})
     noise, rate = sf.read(packed / "noise.ogg", dtype="float32")
-    clip_lengths = json.loads((packed / "noise.json").read_text())["lengths"]
-    with atomic_path(root / "noise" / "noise.npy") as tmp, open(tmp, "wb") as f:
-        np.save(f, noise.astype(np.float32))
-    with atomic_path(root / "noise" / "clips.csv") as tmp, open(tmp, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["name", "split", "offset", "length"])
-        offset = 0
-        for k, n in enumerate(clip_lengths):
-            w.writerow([f"clip{k:04d}", "train", offset, n])
-            offset += n
+    listed = json.loads((packed / "noise.json").read_text())
+    starts = np.concatenate([[0], np.cumsum(listed["lengths"])[:-1]]).astype(int)
+    clips = [NoiseClip(name, noise[o:o + n]) for name, o, n in zip(listed["names"], starts, listed["lengths"], strict=True)]
+    write_noise(root, clips, ["train"] * len(clips))
     with np.load(packed / "rooms.npz") as z:
         RoomBank(int(z["sample_rate"]), z["reverb"].astype(np.float32), z["reverb_length"],
                  z["direct"].astype(np.float32), z["dims"], z["rt60"]).save(root / "train" / "rooms.npz")
     shutil.copyfile(packed / "corpus.json", root / "corpus.json")
-    log(f"unpacked {len(table)} lines ({audio.size / sr / 3600:.2f} h), {len(clip_lengths)} noise clips into {root}")
+    log(f"unpacked {len(table)} lines ({audio.size / sr / 3600:.2f} h), {len(clips)} noise clips into {root}")
     return root
 
 

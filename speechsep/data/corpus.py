@@ -202,7 +202,8 @@ def split_noise(clips: list[NoiseClip], seed: int, fractions=(0.7, 0.15, 0.15)) 
     return out
 
 
-def _write_noise(root: Path, clips: list[NoiseClip], splits: list[str]) -> None:
+def write_noise(root: Path, clips: list[NoiseClip], splits: list[str]) -> None:
+    """The noise bank's layout (``noise/noise.npy`` + ``noise/clips.csv``), read by :func:`load_noise_bank`."""
     data = np.concatenate([c.wav for c in clips]).astype(np.float32)
     offsets = np.concatenate([[0], np.cumsum([c.wav.size for c in clips])[:-1]])
     with atomic_path(root / "noise" / "noise.npy") as tmp, open(tmp, "wb") as f:
@@ -406,7 +407,7 @@ def build_corpus(
         log("[noise] reading noise clips")
         clips, noise_report = make_noise()
         splits = split_noise(clips, cfg.seed)
-        _write_noise(root, clips, splits)
+        write_noise(root, clips, splits)
         report["noise"] = noise_report
         report["timings_s"]["noise"] = round(time.time() - t, 1)
         write_json(report_path, report)

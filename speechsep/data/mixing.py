@@ -265,7 +265,7 @@ def _draw_speakers(rng: np.random.Generator, names: list[str], count: int, group
 
 
 def _draw_voices(rng: np.random.Generator, names: list[str], count: int, groups: dict[str, str],
-                 seconds: dict[str, float], cfg: MixingConfig, pitch: dict[str, float] | None) -> list[str]:
+                 seconds: dict[str, float] | None, cfg: MixingConfig, pitch: dict[str, float] | None) -> list[str]:
     """:func:`_draw_speakers` with ``cfg.speaker_weighting`` and ``cfg.distinct_pitch_semitones``.
 
     One speaker at a time, among those that may still join: a speaker whose group no chosen speaker
@@ -318,7 +318,8 @@ def plan_mixture(
         raise ValueError(f"need at least {cfg.num_speakers} speakers, the split has {len(names)}: {names}")
     segment = int(round(cfg.segment_seconds * sample_rate))
     if speaker_groups and (cfg.distinct_pitch_semitones > 0 or cfg.speaker_weighting != "groups"):
-        seconds = {s: float(lengths[speaker_pools[s]].sum()) / sample_rate for s in names}
+        seconds = {s: float(lengths[speaker_pools[s]].sum()) / sample_rate for s in names} \
+            if cfg.speaker_weighting == "sqrt-seconds" else None
         picked = _draw_voices(rng, names, cfg.num_speakers, speaker_groups, seconds, cfg, speaker_pitch)
     else:  # the draw every corpus built before these options used, kept bit for bit
         picked = _draw_speakers(rng, names, cfg.num_speakers, speaker_groups)
