@@ -80,7 +80,7 @@ def label(key: str, value: Any) -> str | None:
 MARKDOWN_COLUMNS = (
     ("model", "name"), ("preset", "preset"), ("causal", "causal"), ("latency (ms)", "latency_ms"),
     ("params (M)", "params_m"), ("GMAC/s", "macs_g"), ("steps", "training.total_steps"),
-    ("CPU hours", "training.total_train_step_hours"), ("test SI-SNRi (dB)", "test.summary.si_sdri.mean"),
+    ("CPU hours", "training.train_step_hours_by_device.cpu"), ("GPU hours", "training.train_step_hours_by_device.cuda"), ("test SI-SNRi (dB)", "test.summary.si_sdri.mean"),
     ("clean SI-SNRi (dB)", "tests.clean.summary.si_sdri.mean"), ("noisy SI-SNRi (dB)", "tests.noisy.summary.si_sdri.mean"),
     ("mixed SI-SNRi (dB)", "tests.mixed.summary.si_sdri.mean"),
     ("SDRi (dB)", "test.summary.sdri.mean"), ("PESQ", "test.summary.pesq.mean"), ("STOI", "test.summary.stoi.mean"),

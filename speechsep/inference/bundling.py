@@ -97,8 +97,11 @@ def run_history(run_dir: Path) -> dict[str, Any]:
         if r["step"] > last:  # a resumed run may log a step again
             seconds += (r["step"] - last) * float(r.get("step_seconds", 0.0))
             last = r["step"]
+    # the device each start or resume logged ("cpu", "cuda:0"): a model may be trained partly on a GPU
+    devices = list(dict.fromkeys(r["device"] for r in records if r.get("kind") == "event" and r.get("device")))
     return {
         "steps": last,
+        "device": ", ".join(devices) or "unknown",
         "epochs": max((r["epoch"] for r in valid), default=0),
         "best_valid_si_sdr": max((r["si_sdr"] for r in valid), default=None),
         "train_step_hours": seconds / 3600,
@@ -111,7 +114,7 @@ def run_history(run_dir: Path) -> dict[str, Any]:
 
 
 #: what the card keeps of each training session
-SESSION_KEYS = ("steps", "train_step_hours", "resumes", "config_changes", "best_valid_si_sdr", "valid_curve")
+SESSION_KEYS = ("steps", "device", "train_step_hours", "resumes", "config_changes", "best_valid_si_sdr", "valid_curve")
 
 
 def _sessions(history: dict[str, Any], init_from: str | None) -> list[dict[str, Any]]:
@@ -133,8 +136,20 @@ def _sessions(history: dict[str, Any], init_from: str | None) -> list[dict[str, 
             # warm-started from another run's checkpoint (e.g. a run that stopped and was continued
             # with another schedule): that run's steps and hours are part of this model's training
             earlier = _sessions(run_history(source), _run_init_from(source))
-    this = {k: history[k] for k in SESSION_KEYS}
+    this = {k: history[k] for k in SESSION_KEYS if k in history}
     return [*earlier, {**this, "init_from": portable(init_from)}]
+
+
+def _hours_by_device(sessions: list[dict[str, Any]]) -> dict[str, float]:
+    """Training-step hours per kind of device (``{"cpu": 3.1, "cuda": 0.2}``): a CPU hour and a GPU
+    hour are different budgets. Sessions from cards written before runs logged their device ran on
+    this project's CPU machines, the only ones used until then."""
+    hours: dict[str, float] = {}
+    for session in sessions:
+        kinds = {d.strip().split(":")[0] for d in session.get("device", "cpu").split(",")}
+        kind = kinds.pop() if len(kinds) == 1 else "mixed"
+        hours[kind] = hours.get(kind, 0.0) + session["train_step_hours"]
+    return hours
 
 
 def _run_init_from(run_dir: Path) -> str | None:
@@ -295,13 +310,13 @@ def bundle_run(
             "command": f"speechsep train {recipe} --out {run_dir.name}{warm}",
             "continue_command": f"speechsep train {recipe} --out NEW_RUN --set init_from=speechsep/pretrained/{name}/model.pt"
                                 f"{carry_on}",
-            "device": "CPU, 1 thread" if not torch.cuda.is_available() else "GPU",
             "config_yaml": config_text,
             "checkpoint_step": int(payload.get("step", 0)),
             **history,
             "sessions": sessions,
             "total_steps": sum(x["steps"] for x in sessions),
             "total_train_step_hours": sum(x["train_step_hours"] for x in sessions),
+            "train_step_hours_by_device": _hours_by_device(sessions),
         },
         "test": next(iter(tests.values())),
         "tests": tests,

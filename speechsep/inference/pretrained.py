@@ -186,6 +186,15 @@ def _runs_text(sessions: list[dict[str, Any]]) -> str:
     return f"{runs}, resumed {total} time{'s' if total != 1 else ''} from {own} last.pt"
 
 
+def _compute_text(training: dict[str, Any]) -> str:
+    """``3.10 hours of training steps: 2.90 on cpu, 0.20 on cuda`` (cards before the split: one device)."""
+    text = f"{training['total_train_step_hours']:.2f} hours of training steps"
+    by_device = training.get("train_step_hours_by_device")
+    if not by_device:
+        return f"{text} on {training['device']}"
+    return f"{text}: " + ", ".join(f"{hours:.2f} on {kind}" for kind, hours in by_device.items())
+
+
 def render_card(card: dict[str, Any]) -> str:
     """The ``card.md`` of a card written by ``speechsep bundle``."""
     lines = [f"# {card['name']}", "", card["description"], "",
@@ -195,15 +204,16 @@ def render_card(card: dict[str, Any]) -> str:
     training = card["training"]
     lines += ["", "## Training", "", f"- data: `{training['data']}`",
               f"- steps: {training['total_steps']} in {_runs_text(training['sessions'])}",
-              f"- compute: {training['total_train_step_hours']:.2f} hours of training steps on {training['device']}",
+              f"- compute: {_compute_text(training)}",
               f"- best validation SI-SDR (the last run): {_db(training['best_valid_si_sdr'])}",
               f"- command: `{training['command']}`", "",
               "Validation SI-SDR (dB) by step, each run's steps counted from its own start:", "",
-              "| run | steps | hours | resumed | curve (step: SI-SDR) |", "|---|---|---|---|---|"]
+              "| run | steps | device | hours | resumed | curve (step: SI-SDR) |", "|---|---|---|---|---|---|"]
     for i, session in enumerate(training["sessions"], 1):
         curve = ", ".join(f"{step}: {value:.2f}" for step, value in session.get("valid_curve", []))
         resumed = session.get("resumes", "?")  # sessions from cards written before ``resumes`` existed
-        lines.append(f"| {i} | {session['steps']} | {session['train_step_hours']:.2f} | {resumed} | {curve} |")
+        lines.append(f"| {i} | {session['steps']} | {session.get('device', 'cpu')} | {session['train_step_hours']:.2f} "
+                     f"| {resumed} | {curve} |")
     changes = [(i, c) for i, session in enumerate(training["sessions"], 1) for c in session.get("config_changes", [])]
     if changes:
         lines += ["", "Resumed with a different recipe (the command above is the run's first):", ""]

@@ -249,7 +249,7 @@ def _train(
             return TrainResult(out_dir, epoch, step, scheduler.best, reason)
         if main:
             log.info("resuming %s at epoch %d, batch %d, step %d", out_dir, epoch, batch_in_epoch, step)
-        runlog.write({"kind": "event", "event": "resume", "step": step, "epoch": epoch,
+        runlog.write({"kind": "event", "event": "resume", "step": step, "epoch": epoch, "device": str(device),
                       **({"config_changes": changes} if changes else {})})
     else:
         if config.init_from:

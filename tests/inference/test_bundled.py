@@ -78,7 +78,7 @@ def test_demo_separates_the_example_and_says_where(tmp_path, capsys):
         "mixture_s1.wav", "mixture_s2.wav", "mixture_spectrogram.png"]
 
 
-def _fake_run(tmp_path, name="run", init_from=None, train_data="demo:X:train"):
+def _fake_run(tmp_path, name="run", init_from=None, train_data="demo:X:train", device="cpu"):
     """A run folder as the trainer leaves it: best.pt, config.yaml, log.jsonl (a resumed run)."""
     import speechsep
 
@@ -89,7 +89,8 @@ def _fake_run(tmp_path, name="run", init_from=None, train_data="demo:X:train"):
                     extra={"train_config": {"model": {"name": "tfacm-tiny"}, "data": {"train": train_data},
                                             "init_from": init_from}})
     (run / "config.yaml").write_text("model:\n  name: tfacm-tiny\n")
-    records = [{"kind": "train", "step": 10, "epoch": 0, "loss": 1.0, "step_seconds": 2.0},
+    records = [{"kind": "event", "event": "start", "step": 0, "epoch": 0, "device": device},
+               {"kind": "train", "step": 10, "epoch": 0, "loss": 1.0, "step_seconds": 2.0},
                {"kind": "train", "step": 20, "epoch": 1, "loss": 0.5, "step_seconds": 4.0},
                {"kind": "event", "event": "resume", "step": 20, "epoch": 1},
                {"kind": "train", "step": 20, "epoch": 1, "loss": 0.5, "step_seconds": 9.0},
@@ -136,16 +137,19 @@ def test_rebundling_a_warm_started_run_counts_every_session(tmp_path, monkeypatc
     monkeypatch.setattr(lib, "PRETRAINED_DIR", tmp_path / "pretrained")
     data = _folder_dataset(tmp_path)
     first = bundle_run(_fake_run(tmp_path), "tiny", data, dest=tmp_path / "pretrained", recipe="bundled/x")
-    second_run = _fake_run(tmp_path, "run2", init_from=str(first / "model.pt"))
+    second_run = _fake_run(tmp_path, "run2", init_from=str(first / "model.pt"), device="cuda:0")
     out = bundle_run(second_run, "tiny", data, dest=tmp_path / "pretrained", recipe="bundled/x")
     training = json.loads((out / "card.json").read_text())["training"]
     assert [s["steps"] for s in training["sessions"]] == [30, 30] and training["total_steps"] == 60
     assert training["total_train_step_hours"] == pytest.approx(2 * (10 * 2.0 + 10 * 4.0 + 10 * 1.0) / 3600)
+    # a CPU hour and a GPU hour are different budgets: the card keeps them apart
+    assert [s["device"] for s in training["sessions"]] == ["cpu", "cuda:0"]
+    assert training["train_step_hours_by_device"] == pytest.approx({"cpu": 70 / 3600, "cuda": 70 / 3600})
     # a bundled model is named by its place in the package, not by this machine's folder
     assert training["sessions"][1]["init_from"] == "speechsep/pretrained/tiny/model.pt"
     assert "init_from=speechsep/pretrained/tiny/model.pt" in training["continue_command"]
     text = (out / "card.md").read_text()
-    assert "| 2 | 30 | 0.02 | 1 |" in text
+    assert "| 2 | 30 | cuda:0 | 0.02 | 1 |" in text and "0.04 hours of training steps: 0.02 on cpu, 0.02 on cuda" in text
     # runs and their resumptions, as the README counts them (not "2 session(s)")
     assert "- steps: 60 in 2 runs, resumed 2 times from their own last.pt" in text and "session" not in text
 

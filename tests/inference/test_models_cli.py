@@ -57,7 +57,8 @@ def test_models_marks_the_default_that_separate_uses(pretrained, capsys):
 def test_models_markdown_table_takes_test_means_and_marks_missing_values(pretrained, capsys):
     _bundle(pretrained, "m", {
         "preset": "tfacm-lite", "causal": True, "latency_ms": 15.875, "params_m": 0.135,
-        "training": {"total_steps": 1200, "total_train_step_hours": 0.75},
+        "training": {"total_steps": 1200, "total_train_step_hours": 0.75,
+                     "train_step_hours_by_device": {"cpu": 0.5, "cuda": 0.25}},
         "test": {"utterances": 500, "summary": {"si_sdri": {"mean": 4.321, "median": 4.0}, "stoi": {"mean": 0.7}}},
         "example": {"si_snri": 5.5},
     })
@@ -66,5 +67,6 @@ def test_models_markdown_table_takes_test_means_and_marks_missing_values(pretrai
     cells = dict(zip([c.strip() for c in header.strip("|").split("|")], [c.strip() for c in row.strip("|").split("|")], strict=True))
     assert rule.count("---") == len(cells)
     assert cells["model"] == "m" and cells["causal"] == "yes" and cells["steps"] == "1200"
+    assert cells["CPU hours"] == "0.50" and cells["GPU hours"] == "0.25"
     assert cells["test SI-SNRi (dB)"] == "4.32" and cells["STOI"] == "0.70" and cells["example SI-SNRi (dB)"] == "5.50"
     assert cells["PESQ"] == "-" and cells["GMAC/s"] == "-"
