@@ -21,7 +21,7 @@ from speechsep.config import to_dict
 from speechsep.models.base import SeparationModel
 from speechsep.utils import atomic_path
 
-__all__ = ["save_checkpoint", "read_checkpoint", "load_model", "rng_state", "set_rng_state", "CheckpointError"]
+__all__ = ["save_checkpoint", "read_checkpoint", "load_model", "model_from_payload", "rng_state", "set_rng_state", "CheckpointError"]
 
 FORMAT_VERSION = 1
 
@@ -130,12 +130,17 @@ def read_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
 
 def load_model(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> SeparationModel:
     """Rebuild a model from a checkpoint file alone, in eval mode."""
+    return model_from_payload(read_checkpoint(path, map_location), path)
+
+
+def model_from_payload(payload: dict[str, Any], where: str | os.PathLike) -> SeparationModel:
+    """The model a checkpoint already read (:func:`read_checkpoint`) holds, in eval mode; ``where``
+    names the checkpoint in errors."""
     from speechsep.registry import build_from_config
 
-    payload = read_checkpoint(path, map_location)
     model = build_from_config(payload["family"], payload["config"])
     try:
         model.load_state_dict(payload["state_dict"])
     except RuntimeError as err:
-        raise CheckpointError(f"{path}: weights do not fit the {payload['family']} config stored with them: {err}") from err
+        raise CheckpointError(f"{where}: weights do not fit the {payload['family']} config stored with them: {err}") from err
     return model.eval()

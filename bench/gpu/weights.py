@@ -9,15 +9,18 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from speechsep.checkpoint import load_model, read_checkpoint, save_checkpoint
+from speechsep.checkpoint import model_from_payload, read_checkpoint, save_checkpoint
 
 LIMIT_BYTES = 16 * 2**20
 
 
 def slim(source: Path, dest: Path) -> Path:
     payload = read_checkpoint(source)
-    model = load_model(source)
-    extra = {"slimmed_from": source.name, "log": "see the run's log.jsonl"}
+    model = model_from_payload(payload, source)
+    # the training config stays: bundling reads its init_from to chain this run to the bundle it
+    # continued (the card's sessions and hours), and its data spec for the card
+    extra = {**{k: v for k, v in (payload.get("extra") or {}).items() if k == "train_config"},
+             "slimmed_from": source.name, "log": "see the run's log.jsonl"}
     for half in (False, True):
         save_checkpoint(dest, model, step=payload.get("step", 0), epoch=payload.get("epoch", 0), include_rng=False,
                         extra=extra, half_weights=half)

@@ -12,7 +12,7 @@ from data_fakes import synthetic_inputs  # noqa: E402
 from bench.gpu.pack import pack  # noqa: E402
 from bench.gpu.unpack import unpack  # noqa: E402
 from bench.gpu.weights import LIMIT_BYTES, slim  # noqa: E402
-from speechsep.checkpoint import load_model, save_checkpoint  # noqa: E402
+from speechsep.checkpoint import load_model, read_checkpoint, save_checkpoint  # noqa: E402
 from speechsep.data import pitch as pitch_mod  # noqa: E402
 from speechsep.data.corpus import CorpusConfig, build_corpus, load_utterances  # noqa: E402
 from speechsep.data.datasets import DynamicMixing  # noqa: E402
@@ -60,9 +60,14 @@ def test_pack_caps_each_voice_and_unpacks_into_a_trainable_corpus(corpus, tmp_pa
 
 def test_weights_come_back_alone_and_under_the_file_limit(tmp_path):
     model = build("tf-mask-tiny")
-    full = save_checkpoint(tmp_path / "last.pt", model, step=7, epoch=1)
+    train_config = {"init_from": "speechsep/pretrained/x/model.pt", "data": {"train": "demo:R:train"}}
+    full = save_checkpoint(tmp_path / "last.pt", model, step=7, epoch=1, extra={"train_config": train_config})
     slim(full, tmp_path / "model.pt")
     assert (tmp_path / "model.pt").stat().st_size <= LIMIT_BYTES
+    payload = read_checkpoint(tmp_path / "model.pt")
+    assert "optimizer" not in payload and payload["step"] == 7
+    # bundling chains the run to the bundle it continued through the training config's init_from
+    assert payload["extra"]["train_config"] == train_config
     back = load_model(tmp_path / "model.pt")
     for a, b in zip(model.state_dict().values(), back.state_dict().values(), strict=True):
         assert a.shape == b.shape and bool((a == b).all())  # float32 when it fits: exact
