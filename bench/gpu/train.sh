@@ -1,27 +1,19 @@
 #!/bin/bash
-# The one command a lent GPU machine runs (bench/gpu/README.md): wheels in, corpus unpacked, one
+# The one command a lent GPU machine runs (bench/gpu/README.md): set-up (setup.sh), one
 # training run for TRAIN_SECONDS, its weights and log out. Arguments after the recipe are --set pairs.
 #   bash bench/gpu/train.sh RECIPE [--set KEY=VALUE ...]
 # env: TRAIN_SECONDS (420), OUT (/tmp/out), INIT (weights to start from), DEVICE (cuda), PYTHON (python3),
 #      NO_WHEELS (set: use the Python's own packages; for a rehearsal on the CPU machine),
-#      RUN_DIR (/tmp/run), PREPARED (set: wheels and corpus are already in place, as train_pair.sh leaves them)
+#      RUN_DIR (/tmp/run), PREPARED (set: setup.sh has run, as train_pair.sh does once for its two runs)
 set -euo pipefail
 recipe=$1; shift
 : "${TRAIN_SECONDS:=420}" "${OUT:=/tmp/out}" "${INIT:=}" "${DEVICE:=cuda}" "${PYTHON:=python3}" "${NO_WHEELS:=}"
 : "${RUN_DIR:=/tmp/run}" "${PREPARED:=}"
 mkdir -p "$OUT"
-if [ -z "$NO_WHEELS" ]; then  # the device's Python lacks soundfile and soxr: wheels carried in .whl/
-    [ -n "$PREPARED" ] || $PYTHON -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-        --target /tmp/site .whl/*.whl
-    export PYTHONPATH=/tmp/site
-fi
+[ -n "$PREPARED" ] || bash bench/gpu/setup.sh
+# the device's Python lacks soundfile and soxr: setup.sh installed them into /tmp/site
+[ -n "$NO_WHEELS" ] || export PYTHONPATH=/tmp/site
 export PYTHONPATH=${PYTHONPATH:+$PYTHONPATH:}$PWD PYTHONUNBUFFERED=1
-if [ -z "$PREPARED" ]; then
-    nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || true
-    t0=$(date +%s)
-    $PYTHON -m bench gpu-unpack .gpu/corpus /tmp/corpus
-    echo "unpacked in $(( $(date +%s) - t0 )) s"
-fi
 init=()
 [ -n "$INIT" ] && init=(--set "init_from=$INIT")
 # timeout ends the run; checkpoints are atomic, so last.pt is whole whenever it stops

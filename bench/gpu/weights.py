@@ -19,8 +19,9 @@ def slim(source: Path, dest: Path) -> Path:
     model = model_from_payload(payload, source)
     # the training config stays: bundling reads its init_from to chain this run to the bundle it
     # continued (the card's sessions and hours), and its data spec for the card
-    extra = {**{k: v for k, v in (payload.get("extra") or {}).items() if k == "train_config"},
-             "slimmed_from": source.name, "log": "see the run's log.jsonl"}
+    extra = {"slimmed_from": source.name, "log": "see the run's log.jsonl"}
+    if "train_config" in (payload.get("extra") or {}):
+        extra["train_config"] = payload["extra"]["train_config"]
     for half in (False, True):
         save_checkpoint(dest, model, step=payload.get("step", 0), epoch=payload.get("epoch", 0), include_rng=False,
                         extra=extra, half_weights=half)

@@ -136,7 +136,7 @@ def _sessions(history: dict[str, Any], init_from: str | None) -> list[dict[str, 
             # warm-started from another run's checkpoint (e.g. a run that stopped and was continued
             # with another schedule): that run's steps and hours are part of this model's training
             earlier = _sessions(run_history(source), _run_init_from(source))
-    this = {k: history[k] for k in SESSION_KEYS if k in history}
+    this = {k: history[k] for k in SESSION_KEYS}
     return [*earlier, {**this, "init_from": portable(init_from)}]
 
 
