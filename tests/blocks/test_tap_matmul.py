@@ -25,6 +25,29 @@ def test_equals_conv_transpose1d_along_a_leading_axis(stride, kernel, bias):
         torch.testing.assert_close(got.permute(1, 2, 0), want[..., start:stop], rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("dim", [0, 1])
+@pytest.mark.parametrize("bias", [True, False])
+def test_a_trace_runs_the_operator_and_agrees_with_the_taps(dim, bias, tmp_path):
+    """A trace (ONNX export) takes the transposed-conv operator instead of the strided in-place adds,
+    which export as element-wise ScatterND; same values on every output range, beyond the last tap too."""
+    g = torch.Generator().manual_seed(7 + dim)
+    weight = torch.randn(6, 5, 4, generator=g)
+    b = torch.randn(5, generator=g) if bias else None
+    x = torch.randn(9, 3, 6, generator=g) if dim == 0 else torch.randn(3, 9, 6, generator=g)
+    full = (9 - 1) * 2 + 4
+    for start, length in [(0, None), (2, 5), (full - 3, 6)]:
+        eager = conv_transpose_taps(x, weight, b, dim=dim, stride=2, start=start, length=length)
+
+        def taps(t, start=start, length=length):
+            return conv_transpose_taps(t, weight, b, dim=dim, stride=2, start=start, length=length)
+
+        traced = torch.jit.trace(taps, (x,))
+        graph = str(traced.graph)
+        assert "conv_transpose1d" in graph or "_convolution" in graph
+        assert "index_put" not in graph and "add_" not in graph
+        torch.testing.assert_close(traced(x), eager, rtol=1e-5, atol=1e-5)
+
+
 def test_middle_axis_and_gradients_match():
     g = torch.Generator().manual_seed(3)
     conv = torch.nn.ConvTranspose1d(4, 7, 3, stride=2)
