@@ -68,8 +68,7 @@ def _conv_transpose_traced(x: torch.Tensor, weight: torch.Tensor, bias: torch.Te
     moved = x.movedim(dim, x.dim() - 2)  # (..., L, C_in); axes counted from the front (ONNX perms)
     lead = moved.shape[:-2]
     flat = moved.reshape(-1, steps, x.shape[-1]).transpose(1, 2)  # (N, C_in, L)
-    y = torch.nn.functional.conv_transpose1d(flat, weight.to(x.dtype), None if bias is None else bias.to(x.dtype),
-                                             stride=stride)
+    y = torch.nn.functional.conv_transpose1d(flat, weight, None if bias is None else bias.to(x.dtype), stride=stride)
     full = (steps - 1) * stride + taps
     y = y[:, :, start : min(start + length, full)]
     if start + length > full:  # positions no tap reaches: the bias alone, as in the eager sum

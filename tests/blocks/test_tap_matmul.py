@@ -27,7 +27,7 @@ def test_equals_conv_transpose1d_along_a_leading_axis(stride, kernel, bias):
 
 @pytest.mark.parametrize("dim", [0, 1])
 @pytest.mark.parametrize("bias", [True, False])
-def test_a_trace_runs_the_operator_and_agrees_with_the_taps(dim, bias, tmp_path):
+def test_a_trace_runs_the_operator_and_agrees_with_the_taps(dim, bias):
     """A trace (ONNX export) takes the transposed-conv operator instead of the strided in-place adds,
     which export as element-wise ScatterND; same values on every output range, beyond the last tap too."""
     g = torch.Generator().manual_seed(7 + dim)
