@@ -35,3 +35,20 @@ def test_checkpoints_of_another_architecture_are_refused_and_nothing_is_written(
     with pytest.raises(ValueError, match="at least two"):
         average([a], tmp_path / "mean.pt")
     assert not (tmp_path / "mean.pt").exists()
+
+
+def test_paired_differences_are_taken_over_the_shared_mixtures(tmp_path):
+    from bench.learn.paired import paired, read_scores
+
+    def write(name, scores):
+        path = tmp_path / name
+        path.write_text("id,seconds,si_sdr,si_sdri\n" + "".join(f"m{i},4.0,0.0,{s}\n" for i, s in scores.items()))
+        return path
+
+    old = read_scores(write("old.csv", {i: float(i) for i in range(20)}))
+    new = read_scores(write("new.csv", {i: i + 1.0 + (0.5 if i % 2 else -0.5) for i in range(1, 21)}))
+    r = paired(new, old)
+    assert r["n"] == 19 and r["diff"] == pytest.approx(1.0 - 0.5 / 19)
+    assert r["low"] < r["diff"] < r["high"] and r["high"] - r["low"] < 1.0
+    with pytest.raises(ValueError, match="no si_sdri column"):
+        read_scores(tmp_path.joinpath("bad.csv")) if tmp_path.joinpath("bad.csv").write_text("id,x\na,1\n") else None
