@@ -48,7 +48,8 @@ def test_paired_differences_are_taken_over_the_shared_mixtures(tmp_path):
     old = read_scores(write("old.csv", {i: float(i) for i in range(20)}))
     new = read_scores(write("new.csv", {i: i + 1.0 + (0.5 if i % 2 else -0.5) for i in range(1, 21)}))
     r = paired(new, old)
-    assert r["n"] == 19 and r["diff"] == pytest.approx(1.0 - 0.5 / 19)
+    assert r["n"] == 19 and r["diff"] == pytest.approx(1.0 + 0.5 / 19)  # ten odd, nine even
     assert r["low"] < r["diff"] < r["high"] and r["high"] - r["low"] < 1.0
-    with pytest.raises(ValueError, match="no si_sdri column"):
-        read_scores(tmp_path.joinpath("bad.csv")) if tmp_path.joinpath("bad.csv").write_text("id,x\na,1\n") else None
+    (tmp_path / "bad.csv").write_text("id,x\na,1\n")
+    with pytest.raises(ValueError, match="bad.csv: not a `speechsep eval --out` CSV"):
+        read_scores(tmp_path / "bad.csv")
