@@ -36,9 +36,9 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import dataclasses
 import math
 from collections.abc import Iterator
-from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -55,7 +55,8 @@ __all__ = [
     "ISTFT",
     "MagnitudeCodec",
     "ComplexCodec",
-    "CodecState",
+    "CodecEncoder",
+    "CodecDecoder",
     "make_window",
     "export_friendly",
     "is_export_friendly",
@@ -217,11 +218,11 @@ class ConvEncoder(FramedFrontEnd):
 
     def init_state(self, batch_size: int) -> FramerState:
         w = self.basis.weight
-        return self.framing.init_framer((batch_size,), dtype=w.dtype, device=w.device)
+        return self.framing.framer.init_state((batch_size,), dtype=w.dtype, device=w.device)
 
     def step(self, chunk: torch.Tensor, state: FramerState) -> tuple[torch.Tensor, FramerState]:
         """(B, n) -> (B, N, k): the frames completed by this chunk."""
-        frames, state = self.framing.frame_step(check_waveform_batch(chunk, "chunk"), state)
+        frames, state = self.framing.framer.step(check_waveform_batch(chunk, "chunk"), state)
         return self.features(frames), state
 
     def extra_repr(self) -> str:
@@ -268,11 +269,11 @@ class ConvDecoder(FramedFrontEnd):
 
     def init_state(self, batch_shape: int | tuple[int, ...]) -> OverlapAddState:
         w = self.basis.weight
-        return self.framing.init_overlap_add(_batch_shape(batch_shape), dtype=w.dtype, device=w.device)
+        return self.framing.overlap_adder.init_state(_batch_shape(batch_shape), dtype=w.dtype, device=w.device)
 
     def step(self, feats: torch.Tensor, state: OverlapAddState) -> tuple[torch.Tensor, OverlapAddState]:
         """(..., N, k) -> (..., m): the samples made final by these frames (``k*H`` in steady state)."""
-        samples, state = self.framing.overlap_add_step(self.frames(feats), state)
+        samples, state = self.framing.overlap_adder.step(self.frames(feats), state)
         return self._offset(samples), state
 
     def extra_repr(self) -> str:
@@ -346,11 +347,11 @@ class STFT(_Fourier):
         return ReIm(spec[:, : self.num_bins], spec[:, self.num_bins :])
 
     def init_state(self, batch_size: int) -> FramerState:
-        return self.framing.init_framer((batch_size,), dtype=self.taper.dtype, device=self.taper.device)
+        return self.framing.framer.init_state((batch_size,), dtype=self.taper.dtype, device=self.taper.device)
 
     def step(self, chunk: torch.Tensor, state: FramerState) -> tuple[torch.Tensor, FramerState]:
         """(B, n) -> complex (B, F, k): spectra of the frames completed by this chunk."""
-        frames, state = self.framing.frame_step(check_waveform_batch(chunk, "chunk"), state)
+        frames, state = self.framing.framer.step(check_waveform_batch(chunk, "chunk"), state)
         return self.spectrum(frames), state
 
 
@@ -439,24 +440,48 @@ class ISTFT(_Fourier):
         return summed.narrow(-1, self.framing.pad_left, length).reshape(*lead, length)  # (..., T)
 
     def init_state(self, batch_shape: int | tuple[int, ...]) -> OverlapAddState:
-        return self.framing.init_overlap_add(_batch_shape(batch_shape), dtype=self.taper.dtype, device=self.taper.device)
+        return self.framing.overlap_adder.init_state(_batch_shape(batch_shape), dtype=self.taper.dtype, device=self.taper.device)
 
     def step(self, spec: torch.Tensor, state: OverlapAddState) -> tuple[torch.Tensor, OverlapAddState]:
         """complex (..., F, k) -> (..., m): samples made final by these frames."""
         frames = self.frames(spec)
-        return self.framing.overlap_add_step(frames, state, gain=self._windows(frames.dtype)[1])
+        return self.framing.overlap_adder.step(frames, state, gain=self._windows(frames.dtype)[1])
 
 
 # ----------------------------------------------------------------------------- codecs
-class CodecState(NamedTuple):
-    """Streaming state of a codec.
+#: a codec's features: the real/imag channels (ComplexCodec), or the magnitude and the complex spectrum
+#: the decoder takes the phase from (MagnitudeCodec)
+Features = torch.Tensor | tuple[torch.Tensor, torch.Tensor]
 
-    analysis: the STFT framer state (mixture samples not yet in a complete frame).
-    synthesis: the iSTFT overlap-add state, batch shape (B, C).
-    """
 
-    analysis: FramerState
-    synthesis: OverlapAddState
+@dataclasses.dataclass(frozen=True, eq=False)
+class CodecEncoder:
+    """A codec's streaming analysis (``codec.encoder``): samples in, the codec's features of the frames
+    they complete out, as its offline ``encode`` makes them."""
+
+    codec: _Codec
+
+    def init_state(self, batch_size: int) -> FramerState:
+        return self.codec.stft.init_state(batch_size)
+
+    def step(self, chunk: torch.Tensor, state: FramerState) -> tuple[Features, FramerState]:
+        spec, state = self.codec.stft.step(chunk, state)
+        return self.codec.features(spec), state
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class CodecDecoder:
+    """A codec's streaming synthesis (``codec.decoder``): the features of new frames in (plus what the
+    codec's ``decode`` takes besides them, as keywords), the samples they make final out."""
+
+    codec: _Codec
+
+    def init_state(self, batch_shape: int | tuple[int, ...]) -> OverlapAddState:
+        return self.codec.istft.init_state(batch_shape)
+
+    def step(self, feats: torch.Tensor, state: OverlapAddState, **context: torch.Tensor
+             ) -> tuple[torch.Tensor, OverlapAddState]:
+        return self.codec.istft.step(self.codec.spectrum(feats, **context), state)
 
 
 class _Codec(FramedFrontEnd):
@@ -472,8 +497,23 @@ class _Codec(FramedFrontEnd):
     def num_bins(self) -> int:
         return self.stft.num_bins
 
-    def init_state(self, batch_size: int, num_sources: int) -> CodecState:
-        return CodecState(self.stft.init_state(batch_size), self.istft.init_state((batch_size, num_sources)))
+    @property
+    def encoder(self) -> CodecEncoder:
+        """Streaming analysis: ``init_state(B)``, ``step(chunk, state)``."""
+        return CodecEncoder(self)
+
+    @property
+    def decoder(self) -> CodecDecoder:
+        """Streaming synthesis: ``init_state((B, C))``, ``step(feats, state, ...)``."""
+        return CodecDecoder(self)
+
+    def features(self, spec: torch.Tensor) -> Features:
+        """The codec's features of a complex spectrum ``(B, F, K)`` (what ``encode`` returns)."""
+        raise NotImplementedError
+
+    def spectrum(self, feats: torch.Tensor, **context: torch.Tensor) -> torch.Tensor:
+        """The complex spectra ``(B, C, F, K)`` that ``decode`` inverts."""
+        raise NotImplementedError
 
 
 def _with_phase(magnitude: torch.Tensor, spec: torch.Tensor) -> torch.Tensor:
@@ -489,10 +529,16 @@ class MagnitudeCodec(_Codec):
     """STFT magnitude front-end; the decoder applies a masked magnitude with the mixture's phase
     (iterative-separation paper, Sec. 3)."""
 
+    def features(self, spec: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return spec.abs(), spec
+
+    def spectrum(self, masked_magnitude: torch.Tensor, *, mixture_spec: torch.Tensor) -> torch.Tensor:
+        self._check(masked_magnitude, mixture_spec)
+        return _with_phase(masked_magnitude, mixture_spec)
+
     def encode(self, wav: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, T) -> magnitude (B, F, K) and the complex mixture spectrum (B, F, K) for decoding."""
-        spec = self.stft(wav)
-        return spec.abs(), spec
+        return self.features(self.stft(wav))
 
     def _check(self, masked: torch.Tensor, spec: torch.Tensor) -> None:
         if masked.dim() != 4 or masked.shape[2] != self.num_bins:
@@ -507,19 +553,7 @@ class MagnitudeCodec(_Codec):
 
     def decode(self, masked_magnitude: torch.Tensor, mixture_spec: torch.Tensor, length: int | None = None) -> torch.Tensor:
         """(B, C, F, K) magnitudes + mixture (B, F, K) -> (B, C, T)."""
-        self._check(masked_magnitude, mixture_spec)
-        return self.istft(_with_phase(masked_magnitude, mixture_spec), length)
-
-    def encode_step(self, chunk: torch.Tensor, state: CodecState) -> tuple[torch.Tensor, torch.Tensor, CodecState]:
-        spec, analysis = self.stft.step(chunk, state.analysis)
-        return spec.abs(), spec, state._replace(analysis=analysis)
-
-    def decode_step(
-        self, masked_magnitude: torch.Tensor, mixture_spec: torch.Tensor, state: CodecState
-    ) -> tuple[torch.Tensor, CodecState]:
-        self._check(masked_magnitude, mixture_spec)
-        samples, synthesis = self.istft.step(_with_phase(masked_magnitude, mixture_spec), state.synthesis)
-        return samples, state._replace(synthesis=synthesis)
+        return self.istft(self.spectrum(masked_magnitude, mixture_spec=mixture_spec), length)
 
 
 class ComplexCodec(_Codec):
@@ -537,24 +571,25 @@ class ComplexCodec(_Codec):
             raise ValueError(
                 f"ri must be (batch, sources, 2, {self.num_bins}, frames); got {tuple(ri.shape)}"
             )
-        # the iSTFT runs in float32 whatever the separator ran in (bf16 under autocast: no complex bf16)
-        ri = ri.float()
+        # the iSTFT runs in float32 at least, whatever the separator ran in (bf16 under autocast: no complex
+        # bf16); a float64 model keeps float64 (so that its stream, whose iSTFT is real arithmetic, can be
+        # compared with it to float64 rounding)
+        if ri.dtype != torch.float64:
+            ri = ri.float()
         if is_export_friendly():
             return ReIm(ri[:, :, 0], ri[:, :, 1])
         return torch.complex(ri[:, :, 0], ri[:, :, 1])
 
+    def features(self, spec: torch.Tensor) -> torch.Tensor:
+        return self._to_channels(spec)
+
+    def spectrum(self, ri: torch.Tensor) -> torch.Tensor:
+        return self._from_channels(ri)
+
     def encode(self, wav: torch.Tensor) -> torch.Tensor:
         """(B, T) -> (B, 2, F, K) real."""
-        return self._to_channels(self.stft(wav))
+        return self.features(self.stft(wav))
 
     def decode(self, ri: torch.Tensor, length: int | None = None) -> torch.Tensor:
         """(B, C, 2, F, K) -> (B, C, T)."""
-        return self.istft(self._from_channels(ri), length)
-
-    def encode_step(self, chunk: torch.Tensor, state: CodecState) -> tuple[torch.Tensor, CodecState]:
-        spec, analysis = self.stft.step(chunk, state.analysis)
-        return self._to_channels(spec), state._replace(analysis=analysis)
-
-    def decode_step(self, ri: torch.Tensor, state: CodecState) -> tuple[torch.Tensor, CodecState]:
-        samples, synthesis = self.istft.step(self._from_channels(ri), state.synthesis)
-        return samples, state._replace(synthesis=synthesis)
+        return self.istft(self.spectrum(ri), length)

@@ -46,7 +46,9 @@ import torch.nn.functional as F
 
 __all__ = [
     "Framing",
+    "Framer",
     "FramerState",
+    "OverlapAdder",
     "OverlapAddState",
     "OutputAligner",
     "AlignerState",
@@ -214,21 +216,10 @@ class Framing:
         frames, _ = _frames_of(padded, self.window, self.hop)
         return frames
 
-    def init_framer(
-        self, batch_shape: tuple[int, ...], *, dtype: torch.dtype = torch.float32, device=None
-    ) -> FramerState:
-        return FramerState(torch.zeros(*batch_shape, self.pad_left, dtype=dtype, device=device))
-
-    def frame_step(self, x: torch.Tensor, state: FramerState) -> tuple[torch.Tensor, FramerState]:
-        """Streaming framing: any number of new samples (..., n) -> the frames completed (..., k, W)."""
-        if x.shape[:-1] != state.buffer.shape[:-1] or x.dim() != state.buffer.dim():
-            raise ValueError(
-                f"chunk must be shaped {tuple(state.buffer.shape[:-1])} + (n,) like the state; got {tuple(x.shape)}"
-            )
-        buffer = torch.cat([state.buffer, x.to(state.buffer.dtype)], dim=-1)
-        frames, rest = _frames_of(buffer, self.window, self.hop)
-        # clone the (small) rest so the state does not keep the whole buffer alive through a view
-        return frames, FramerState(rest.clone())
+    @property
+    def framer(self) -> Framer:
+        """This layout's streaming analysis: ``init_state``/``step`` (samples in, completed frames out)."""
+        return Framer(self)
 
     # ---------------------------------------------------------------- synthesis
     def window_envelope(self, window_fn: torch.Tensor, count: int) -> torch.Tensor:
@@ -299,34 +290,70 @@ class Framing:
         head = samples[..., : part.shape[-1]] * part
         return torch.cat([head, samples[..., part.shape[-1] :]], dim=-1)
 
-    def init_overlap_add(
-        self, batch_shape: tuple[int, ...], *, dtype: torch.dtype = torch.float32, device=None
-    ) -> OverlapAddState:
-        pending = torch.zeros(*batch_shape, self.window - self.hop, dtype=dtype, device=device)
+    @property
+    def overlap_adder(self) -> OverlapAdder:
+        """This layout's streaming synthesis: ``init_state``/``step`` (frames in, final samples out)."""
+        return OverlapAdder(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class Framer:
+    """Streaming analysis of a :class:`Framing`: any number of new samples in, the frames they
+    complete out (the offline :meth:`Framing.frame`, a chunk at a time)."""
+
+    framing: Framing
+
+    def init_state(self, batch_shape: tuple[int, ...], *, device=None, dtype: torch.dtype = torch.float32
+                   ) -> FramerState:
+        return FramerState(torch.zeros(*batch_shape, self.framing.pad_left, dtype=dtype, device=device))
+
+    def step(self, x: torch.Tensor, state: FramerState) -> tuple[torch.Tensor, FramerState]:
+        """(..., n) new samples -> the frames completed (..., k, W)."""
+        if x.shape[:-1] != state.buffer.shape[:-1] or x.dim() != state.buffer.dim():
+            raise ValueError(
+                f"chunk must be shaped {tuple(state.buffer.shape[:-1])} + (n,) like the state; got {tuple(x.shape)}"
+            )
+        buffer = torch.cat([state.buffer, x.to(state.buffer.dtype)], dim=-1)
+        frames, rest = _frames_of(buffer, self.framing.window, self.framing.hop)
+        # clone the (small) rest so the state does not keep the whole buffer alive through a view
+        return frames, FramerState(rest.clone())
+
+
+@dataclasses.dataclass(frozen=True)
+class OverlapAdder:
+    """Streaming synthesis of a :class:`Framing`: any number of new frames in, the samples they make
+    final out (the offline :meth:`Framing.overlap_add`, a chunk at a time)."""
+
+    framing: Framing
+
+    def init_state(self, batch_shape: tuple[int, ...], *, device=None, dtype: torch.dtype = torch.float32
+                   ) -> OverlapAddState:
+        pending = torch.zeros(*batch_shape, self.framing.window - self.framing.hop, dtype=dtype, device=device)
         return OverlapAddState(pending, 0)
 
-    def overlap_add_step(
-        self, frames: torch.Tensor, state: OverlapAddState, *, gain: torch.Tensor | None = None
-    ) -> tuple[torch.Tensor, OverlapAddState]:
-        """Streaming overlap-add: any number of new frames (..., k, W) -> the samples now final.
+    def step(self, frames: torch.Tensor, state: OverlapAddState, *, gain: torch.Tensor | None = None
+             ) -> tuple[torch.Tensor, OverlapAddState]:
+        """(..., k, W) new frames -> the samples now final.
 
         After ``k`` more frames, ``k*H`` more padded samples are final (no later frame reaches
-        them); the first ``pad_left`` padded samples of the stream are dropped.
+        them); the first ``pad_left`` padded samples of the stream are dropped. ``gain``: as in
+        :meth:`Framing.overlap_add`.
         """
-        if frames.dim() < 2 or frames.shape[-1] != self.window:
-            raise ValueError(f"overlap_add_step expects (..., frames, {self.window}); got {tuple(frames.shape)}")
+        window, hop = self.framing.window, self.framing.hop
+        if frames.dim() < 2 or frames.shape[-1] != window:
+            raise ValueError(f"overlap-add step expects (..., frames, {window}); got {tuple(frames.shape)}")
         pending = state.pending
         if frames.shape[:-2] != pending.shape[:-1]:
             raise ValueError(
-                f"frames must be shaped {tuple(pending.shape[:-1])} + (k, {self.window}); got {tuple(frames.shape)}"
+                f"frames must be shaped {tuple(pending.shape[:-1])} + (k, {window}); got {tuple(frames.shape)}"
             )
-        done = frames.shape[-2] * self.hop
-        summed = _overlap(frames.to(pending.dtype), self.hop)
+        done = frames.shape[-2] * hop
+        summed = _overlap(frames.to(pending.dtype), hop)
         # the previous call's partial sums go onto the first W - H samples
         tail = pending.shape[-1]
         summed = torch.cat([summed[..., :tail] + pending, summed[..., tail:]], dim=-1)
-        out = self._apply_gain(summed[..., :done], gain, state.position)
-        drop = min(max(self.pad_left - state.position, 0), done)
+        out = self.framing._apply_gain(summed[..., :done], gain, state.position)
+        drop = min(max(self.framing.pad_left - state.position, 0), done)
         return out[..., drop:], OverlapAddState(summed[..., done:], state.position + done)
 
 

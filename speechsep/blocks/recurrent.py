@@ -28,7 +28,10 @@ class LSTMState(NamedTuple):
 
 def select_state(condition: torch.Tensor, if_true: LSTMState, if_false: LSTMState) -> LSTMState:
     """``if_true`` where the 0-d bool ``condition`` holds, else ``if_false``: a branch a traced graph
-    (ONNX export) can carry, where a python ``if`` on a tensor would be frozen at trace time."""
+    (ONNX export) can carry, where a python ``if`` on a tensor would be frozen at trace time. Eagerly
+    it is that ``if`` (one read of the flag instead of two element-wise selects a step)."""
+    if not torch.jit.is_tracing():
+        return if_true if bool(condition) else if_false
     return LSTMState(torch.where(condition, if_true.h, if_false.h), torch.where(condition, if_true.c, if_false.c))
 
 

@@ -7,11 +7,11 @@ The exported graph is one call of ``model.step`` on a fixed chunk of ``chunk_sam
     inputs:  chunk (B, chunk_samples) float32, then every state tensor       (state_<path>)
     outputs: out (B, C, chunk_samples) float32, then every next state tensor (next_state_<path>)
 
-What is traced is the model's declared export step (:meth:`SeparationModel.export_step`, from
-:meth:`SeparationModel.export_state`): ``step`` itself unless the model's ``step`` keeps python-int
-counters or buffers of changing size (which a traced graph would freeze at their first values); such
-a model overrides the two with a traceable twin, same output, tensors only, fixed sizes (TFACM:
-``TFACM.export_step``).
+What is traced is the model's one streaming step, ``model.step``, from
+``model.init_state(batch_size, chunk_samples=chunk_samples)`` (the model may check the fixed chunk
+there). A trace freezes python values at their first ones, so this works for a model whose state is
+tensors of fixed size and whose step keeps no python-int counters (TFACM); any other state is
+refused when flattened, naming the leaf.
 
 The state container (NamedTuple, dataclass, tuple, dict, nested) is flattened with
 ``torch.utils._pytree``; the names come from each tensor's path in it (``state.lstm[0]`` becomes
@@ -86,8 +86,7 @@ def _flatten_state(state: Any) -> tuple[list[torch.Tensor], list[str], pytree.Tr
         if not isinstance(leaf, torch.Tensor):
             raise ValueError(
                 f"streaming state leaf {label} is a {type(leaf).__name__}, not a tensor: ONNX inputs must be "
-                "tensors (keep counters in the state as 0-d tensors, or give the model a traceable "
-                "export_state/export_step as TFACM has)"
+                "tensors (keep counters in the state as 0-d tensors and every size fixed, as TFACM's step does)"
             )
         leaves.append(leaf)
         names.append(re.sub(r"_+", "_", re.sub(r"[^0-9A-Za-z_]", "_", label)).strip("_"))
@@ -101,10 +100,9 @@ class _StepGraph(nn.Module):
         super().__init__()
         self.model = model
         self.spec = spec
-        self.step = model.export_step
 
     def forward(self, chunk: torch.Tensor, *flat_state: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        out, next_state = self.step(chunk, pytree.tree_unflatten(list(flat_state), self.spec))
+        out, next_state = self.model.step(chunk, pytree.tree_unflatten(list(flat_state), self.spec))
         leaves, spec = pytree.tree_flatten(next_state)
         if spec != self.spec:
             raise ValueError(f"{type(self.model).__name__}.step returned a state of another structure: {spec} != {self.spec}")
@@ -145,7 +143,7 @@ def export_onnx(
     if chunk_samples < 1 or batch_size < 1:
         raise ValueError(f"chunk_samples and batch_size must be >= 1, got {chunk_samples} and {batch_size}")
     model = model.eval()
-    state = model.export_state(batch_size, chunk_samples)
+    state = model.init_state(batch_size, chunk_samples=chunk_samples)
     leaves, names, spec = _flatten_state(state)
     graph = _StepGraph(model, spec)
     chunk = torch.zeros(batch_size, chunk_samples)

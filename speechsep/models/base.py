@@ -6,16 +6,26 @@ Axis legend used across ``speechsep.models``:
 
 * ``forward(mixture)`` takes ``(B, T)`` or ``(B, 1, T)`` and returns ``(B, C, T)``, always with the
   source axis, even for one source.
-* Causal models also stream: ``state = model.init_state(B)``; ``out, state = model.step(chunk, state)``
-  with ``chunk`` ``(B, n)`` for any ``n`` and ``out`` ``(B, C, n)``: the offline output delayed by
-  ``model.latency`` samples. ``step`` never mutates the module; all history lives in ``state``.
+* Causal models also stream, through one interface: ``state = model.init_state(B, *, device=None,
+  dtype=None, chunk_samples=None)``; ``out, state = model.step(chunk, state)`` with ``chunk`` ``(B, n)``
+  for any ``n`` and ``out`` ``(B, C, n)``: the offline output delayed by ``model.latency`` samples.
+  ``step`` never mutates the module; all history lives in ``state``, a small typed container (a
+  dataclass or NamedTuple, nested) of tensors. The streaming ONNX export traces this same ``step`` from
+  ``init_state(B, chunk_samples=n)`` on chunks of exactly ``n`` samples, so a state that a trace can
+  carry holds tensors of fixed size only (TFACM's does; the states of the other models still keep
+  python-int counters, which export refuses); ``chunk_samples`` lets a model check (or size its state
+  for) the fixed chunk, and is ignored by a model that needs neither. Blocks and modules stream the
+  same way: ``init_state(batch, ..., *, device, dtype)`` and ``step(x, state) -> (y, state)``. Where a
+  model keeps a parallel ``forward`` (or a module a ``forward_block``) for training speed, its
+  docstring says so, and the streaming contract tests (tests/models/test_streaming_contract.py)
+  check that it agrees with ``step``.
 
 Optional capabilities are declared here with their defaults, so that callers ask the model instead
 of probing for names: ``hop`` (the frame hop, for chunk sizes), ``training_outputs`` (every estimate
 the training loss may score: per iteration, per layer, the oracle pass; ``forward`` returns only the
-final one, always a tensor), ``export_state``/``export_step`` (the step that ONNX export traces), and
-``step_samples``/``threads`` (what :class:`Streamer`, the interface a stream driver runs, adds to a
-model; :class:`speechsep.export.onnx.OnnxStreamer` implements the same interface).
+final one, always a tensor), and ``step_samples``/``threads`` (what :class:`Streamer`, the interface a
+stream driver runs, adds to a model; :class:`speechsep.export.onnx.OnnxStreamer` implements the same
+interface).
 """
 
 from __future__ import annotations
@@ -95,7 +105,9 @@ class Streamer(Protocol):
         """Threads the runtime was opened with; None: PyTorch's current setting."""
         ...
 
-    def init_state(self, batch_size: int = 1) -> Any: ...
+    def init_state(self, batch_size: int = 1) -> Any:
+        """The stream's initial state (a model's also takes ``device``, ``dtype`` and ``chunk_samples``)."""
+        ...
 
     def step(self, chunk: torch.Tensor, state: Any) -> tuple[torch.Tensor, Any]: ...
 
@@ -152,11 +164,19 @@ class SeparationModel(nn.Module):
                 return module.hop
         return 1
 
-    def init_state(self, batch_size: int = 1) -> Any:
+    def init_state(self, batch_size: int = 1, *, device: torch.device | str | None = None,
+                   dtype: torch.dtype | None = None, chunk_samples: int | None = None) -> Any:
+        """The state :meth:`step` starts a stream from; ``device``/``dtype``: the model's (its parameters')
+        unless given; ``chunk_samples``: the fixed chunk a traced ``step`` (ONNX export) will take."""
         raise StreamingNotSupported(f"{type(self).__name__} is not causal and cannot stream")
 
     def step(self, chunk: torch.Tensor, state: Any) -> tuple[torch.Tensor, Any]:
         raise StreamingNotSupported(f"{type(self).__name__} is not causal and cannot stream")
+
+    def state_placement(self, device: torch.device | str | None, dtype: torch.dtype | None) -> dict:
+        """``init_state``'s ``device``/``dtype`` keywords with the parameters' filled in where not given."""
+        p = next(self.parameters())
+        return {"device": device or p.device, "dtype": dtype or p.dtype}
 
     def training_outputs(
         self, mixture: torch.Tensor, targets: torch.Tensor, objective: ObjectiveConfig | None = None
@@ -170,21 +190,6 @@ class SeparationModel(nn.Module):
         not the model's business: :func:`~speechsep.losses.objectives.assemble_terms` sets them.
         """
         return [TrainingOutput(self(mixture))]
-
-    def export_state(self, batch_size: int, chunk_samples: int) -> Any:
-        """Initial state of :meth:`export_step`, for chunks of exactly ``chunk_samples`` samples.
-
-        Default: ``init_state``, for a model whose state holds tensors of fixed size only.
-        """
-        return self.init_state(batch_size)
-
-    def export_step(self, chunk: torch.Tensor, state: Any) -> tuple[torch.Tensor, Any]:
-        """The step that ONNX export traces: ``step``'s output, in tensor operations whose sizes do
-        not change from call to call (a trace freezes python values at their first ones).
-
-        Default: ``step``, for a model whose step is already traceable.
-        """
-        return self.step(chunk, state)
 
     def extra_repr(self) -> str:
         return f"family={self.family!r}, sample_rate={self.sample_rate}, num_sources={self.num_sources}"

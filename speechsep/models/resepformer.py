@@ -177,7 +177,8 @@ class ReSepFormerCore(nn.Module):
             r, j = t % size, t // size
             run = min(size - r, frames - pos)
             if r == 0:  # a new segment: its intra attention starts from an empty cache
-                intra_caches = [tuple(c._replace(valid=0) for c in caches) for caches in intra_caches]
+                intra_caches = [tuple(layer.attn.restart(c) for layer, c in zip(stack.layers, caches, strict=True))
+                                for stack, caches in zip(self.intra, intra_caches, strict=True)]
                 seg_sum.zero_()
             z = x[:, pos:pos + run]
             inside = torch.arange(r, r + run, device=x.device)

@@ -261,15 +261,16 @@ class SuDoRMRF(SeparationModel):
         if not self.is_causal:
             raise StreamingNotSupported("sudormrf with causal=False (centred convs, global norms) reads the future")
 
-    def init_state(self, batch_size: int = 1) -> SuDoRMRFState:
+    def init_state(self, batch_size: int = 1, *, device=None, dtype=None, chunk_samples: int | None = None
+                   ) -> SuDoRMRFState:
         self._check_streamable()
-        w = self.bottleneck.weight
+        kw = self.state_placement(device, dtype)
         return SuDoRMRFState(
             encoder=self.encoder.init_state(batch_size),
             frames=0,
             blocks=[blk.init_state(batch_size) for blk in self.blocks],
             decoder=self.decoder.init_state((batch_size, self.num_sources)),
-            aligner=self._aligner.init_state((batch_size, self.num_sources), dtype=w.dtype, device=w.device),
+            aligner=self._aligner.init_state((batch_size, self.num_sources), **kw),
         )
 
     def step(self, chunk: torch.Tensor, state: SuDoRMRFState) -> tuple[torch.Tensor, SuDoRMRFState]:

@@ -276,13 +276,13 @@ class TFMask(SeparationModel):
         if not self.is_causal:
             raise StreamingNotSupported("tf-mask with causal=False (bidirectional LSTMs) reads the future")
 
-    def init_state(self, batch_size: int = 1) -> TFMaskState:
+    def init_state(self, batch_size: int = 1, *, device=None, dtype=None, chunk_samples: int | None = None
+                   ) -> TFMaskState:
         self._check_streamable()
-        p = self.head.weight
-        kw = {"device": p.device, "dtype": p.dtype}
+        kw = self.state_placement(device, dtype)
         return TFMaskState(
             analysis=self.stft.init_state(batch_size),
-            norm=self.norm.init_state(batch_size, device=p.device),
+            norm=self.norm.init_state(batch_size, device=kw["device"]),
             lstm=[layer.rnn.init_state(batch_size, **kw) for layer in self.layers],
             synthesis=self.istft.init_state((batch_size, self.num_sources)),
             aligner=self._aligner.init_state((batch_size, self.num_sources), **kw),

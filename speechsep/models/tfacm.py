@@ -11,12 +11,15 @@ T-Local segments, the cache memory shifted one segment (eq. 2), attention over a
 past frames, causal input/output convolutions. The only look-ahead is the STFT window, reported as
 ``latency``.
 
-The separator is written once, as ``step`` over a chunk of frames with an explicit state. The
-offline ``forward`` runs it over the whole utterance in blocks of ``offline_block_frames`` frames
-from the initial state (bounded memory on long inputs); streaming runs it over the frames each
-audio chunk completes. Both therefore compute the same numbers. A trace (the offline ONNX export)
-takes :meth:`TFACMSeparator.forward` instead: the same modules in one pass over all frames, the
-T-Local segments in parallel, sizes that follow the input length.
+Streaming is one ``step`` over a chunk with an explicit state of fixed-size tensors, and it is also
+what the streaming ONNX export traces (no separate traceable step). The separator's parts are the
+same modules offline and streaming; only T-Local differs in form: streaming finds segment starts
+with tensor masks (a trace runs it frame by frame), while the offline ``forward`` keeps, for training speed, whole
+segments batched (:meth:`TFACMSeparator.forward_block`, over blocks of ``offline_block_frames``
+frames from the initial state: bounded memory on long inputs). The streaming contract tests check
+that the two agree. A trace of the offline forward (the offline ONNX export) takes
+:meth:`TFACMSeparator.forward`: the same modules in one pass over all frames, the T-Local segments in
+parallel, sizes that follow the input length.
 """
 
 from __future__ import annotations
@@ -30,13 +33,8 @@ from torch import nn
 
 from speechsep.blocks import segmentation
 from speechsep.blocks.causal_conv import CausalConv2d, CausalConvTranspose2d
-from speechsep.blocks.encoders import CodecState, ComplexCodec
-from speechsep.blocks.framing import (
-    AlignerState,
-    OutputAligner,
-    ms_to_samples,
-    stream_latency,
-)
+from speechsep.blocks.encoders import ComplexCodec
+from speechsep.blocks.framing import ms_to_samples, stream_latency
 from speechsep.blocks.norm import ChannelLayerNorm
 from speechsep.blocks.recurrent import LSTMState, select_state
 from speechsep.models.base import ModelConfig, SeparationModel, StreamingNotSupported
@@ -54,7 +52,7 @@ from speechsep.models.tfacm_modules import (
 from speechsep.registry import register_model, register_preset
 from speechsep.utils import check_waveform_batch
 
-__all__ = ["TFACMConfig", "TFACM", "TFACMSeparator", "SeparatorState", "TFACMState", "ExportState"]
+__all__ = ["TFACMConfig", "TFACM", "TFACMSeparator", "SeparatorState", "TFACMState"]
 
 
 @dataclasses.dataclass
@@ -83,26 +81,31 @@ class TFACMConfig(ModelConfig):
 
 
 class _RealDFT(nn.Module):
-    """The codec's rfft and irfft + overlap-add as real convolutions, for the traced step: the ONNX
-    exporter has no complex tensors, no FFT and no ``as_strided``. Buffers are derived, not saved: the
+    """The codec's rfft and irfft + overlap-add as real convolutions, for :meth:`TFACM.step` (which ONNX
+    export traces: the exporter has no complex tensors, no FFT and no ``as_strided``). Buffers are derived, not saved: the
     state dict is unchanged.
 
     analyse: ``(B, L)`` samples -> ``(B, 2, F, K)`` real/imag channels of the K = (L - W) / H + 1 frames
     they hold, as ``ComplexCodec`` lays them out;
-    synthesise: ``(B, C, 2, F, K)`` -> ``(B, C, (K - 1) H + W)``: every frame's irfft, times the synthesis
-    window, overlap-added; one transposed convolution whose kernel holds the inverse DFT basis.
+    synthesise: ``(B, C, 2, F, K)`` -> ``(B, C, (K - 1) H + W)``: every frame's irfft times the synthesis
+    window (one matrix product with the inverse DFT basis), overlap-added as R = ceil(W / H) shifted sums
+    of whole hops (a transposed convolution does the same in one op but is several times slower on CPU
+    for these shapes, and ONNX's Col2Im needs opset 18).
     """
 
     def __init__(self, codec: ComplexCodec):
         super().__init__()
-        n_fft, window, self.hop = codec.stft.n_fft, codec.window, codec.hop
+        n_fft, self.window, self.hop = codec.stft.n_fft, codec.window, codec.hop
+        window = self.window
         t = torch.arange(n_fft, dtype=torch.float64)
         f = torch.arange(codec.num_bins, dtype=torch.float64)
         angle = 2 * math.pi * f[:, None] * t[None, :window] / n_fft  # (F, W): the n_fft - W padding is zeros
         taper = codec.stft.taper.double()
         # analysis: X_f = sum_n w[n] x[n] e^{-2 pi i f n / N}, a strided convolution over the samples
         analysis = torch.cat([taper * torch.cos(angle), -taper * torch.sin(angle)])
-        self.register_buffer("analysis", analysis[:, None, :].float(), persistent=False)  # (2F, 1, W)
+        # kept in float64 and cast where used: a float64 model (the streaming contract tests) then matches
+        # the FFT to float64 rounding
+        self.register_buffer("analysis", analysis[:, None, :], persistent=False)  # (2F, 1, W)
         # synthesis (irfft): x[n] = (1/N) sum_f a_f (Re X_f cos - Im X_f sin), a_f = 2 but 1 at DC and at
         # N/2; like irfft, the imaginary parts of those two bins are ignored (their sine is zero)
         weight = torch.full((codec.num_bins, 1), 2.0, dtype=torch.float64)
@@ -110,17 +113,27 @@ class _RealDFT(nn.Module):
         if n_fft % 2 == 0:
             weight[-1] = 1.0
         basis = torch.cat([torch.cos(angle), -torch.sin(angle)]) * weight.repeat(2, 1) / n_fft
-        synthesis = codec.istft.synthesis.double()
-        self.register_buffer("synthesis", (basis * synthesis)[:, None, :].float(), persistent=False)  # (2F, 1, W)
+        # zero columns pad the frame to R whole hops
+        self.hops_per_frame = -(-window // self.hop)  # R
+        synthesis = F.pad(basis * codec.istft.synthesis.double(), (0, self.hops_per_frame * self.hop - window))
+        self.register_buffer("synthesis", synthesis, persistent=False)  # (2F, R H)
 
     def analyse(self, samples: torch.Tensor) -> torch.Tensor:
-        spec = F.conv1d(samples[:, None], self.analysis, stride=self.hop)  # (B, 2F, K)
+        spec = F.conv1d(samples[:, None], self.analysis.to(samples.dtype), stride=self.hop)  # (B, 2F, K)
         return spec.reshape(samples.shape[0], 2, -1, spec.shape[-1])
 
     def synthesise(self, ri: torch.Tensor) -> torch.Tensor:
         b, c, _, f, k = ri.shape
-        out = F.conv_transpose1d(ri.reshape(b * c, 2 * f, k), self.synthesis, stride=self.hop)
-        return out.reshape(b, c, -1)
+        if torch.jit.is_tracing():  # onnxruntime runs the one ConvTranspose faster than R pads and sums
+            weight = self.synthesis.to(ri.dtype).reshape(2 * f, 1, -1)
+            out = F.conv_transpose1d(ri.reshape(b * c, 2 * f, k), weight, stride=self.hop)
+            return out.reshape(b, c, -1)[..., : (k - 1) * self.hop + self.window]
+        frames = torch.matmul(ri.reshape(b, c, 2 * f, k).transpose(-1, -2), self.synthesis.to(ri.dtype))
+        hops, r = frames.reshape(b, c, k, self.hops_per_frame, self.hop), self.hops_per_frame
+        # hop i of frame j lands on output hop j + i: R sums of (K H)-sample runs, each shifted by i hops
+        out = sum(F.pad(hops[:, :, :, i].reshape(b, c, k * self.hop), (i * self.hop, (r - 1 - i) * self.hop))
+                  for i in range(r))
+        return out[..., : (k - 1) * self.hop + self.window]
 
 
 def _frames(ms: float, hop_ms: float, what: str) -> int:
@@ -134,9 +147,7 @@ def _frames(ms: float, hop_ms: float, what: str) -> int:
 class SeparatorState:
     """Streaming state of the separator. Sizes never depend on how long the stream has run.
 
-    frames: frames processed so far (fixes where T-Local segments start); a 0-d int64 tensor in the
-        traceable form (``init_traceable_state``, for ONNX export), whose CAR caches are then
-        :class:`~speechsep.blocks.attention.FixedKVCache`;
+    frames: frames processed so far (fixes where T-Local segments start), a 0-d int64 tensor;
     input_conv / output_conv: the last frames the causal 2-D convs need, (B, 2, F, k-1) / (B, N, F, k-1);
     carries: per block, LSTM-T's (h, c) to continue from (at a segment start: the cache memory's output);
     tlocal_convs: per block, the T-Local transposed-conv cache (B*F, kernel-1, N);
@@ -144,7 +155,7 @@ class SeparatorState:
     memory: per block boundary (B-1), the cache memory LSTMs' states over the segment sequence.
     """
 
-    frames: int | torch.Tensor
+    frames: torch.Tensor
     input_conv: torch.Tensor
     carries: list[LSTMState]
     tlocal_convs: list[torch.Tensor]
@@ -182,37 +193,44 @@ class TFACMSeparator(nn.Module):
         self.output_conv = CausalConvTranspose2d(n, 2 * cfg.num_sources, time_kernel=cfg.output_kernel,
                                                  freq_kernel=cfg.output_kernel)
 
-    def init_state(self, batch_size: int, *, device=None, dtype=torch.float32) -> SeparatorState:
+    def init_state(self, batch_size: int, *, device=None, dtype=torch.float32, sliding: bool = False
+                   ) -> SeparatorState:
+        """``sliding``: attention caches of a fixed window, for a traced step (:meth:`TFACM.init_state`)."""
         bf = batch_size * self.num_bins
         blocks = list(self.blocks)
         kw = {"device": device, "dtype": dtype}
         return SeparatorState(
-            frames=0,
+            frames=torch.zeros((), dtype=torch.long, device=device),
             input_conv=self.input_conv.init_state(batch_size, self.num_bins, **kw),
             carries=[b.tlocal.lstm.init_state(bf, **kw) for b in blocks],
             tlocal_convs=[b.tlocal.back.init_state(bf, **kw) for b in blocks],
-            cars=[b.car.init_state(batch_size, **kw) for b in blocks],
+            cars=[b.car.init_state(batch_size, sliding=sliding, **kw) for b in blocks],
             memory=[self.memory.init_state(bf, **kw) for _ in blocks[1:]] if self.memory is not None else [],
             output_conv=self.output_conv.init_state(batch_size, self.num_bins, **kw),
         )
 
-    def init_traceable_state(self, batch_size: int, *, device=None, dtype=torch.float32) -> SeparatorState:
+    def step(self, spec: torch.Tensor, state: SeparatorState) -> tuple[torch.Tensor, SeparatorState]:
+        """The streaming step: ``(B, 2, F, K)`` -> ``(B, C, 2, F, K)`` from ``state``, for any K.
+
+        Tensor positions and fixed-size state only, so that a trace of it holds at every stream
+        position (ONNX export traces this step). The chunk goes in pieces of at most W2 frames, so
+        that at most one T-Local segment finishes in each (eq. 1-2: the cache memory then runs once
+        per piece, its state kept unless a segment finished).
+        """
         if not self.cfg.cache_memory:
             raise StreamingNotSupported("TFACM with cache_memory=False (the unaligned ablation) reads the future")
-        state = self.init_state(batch_size, device=device, dtype=dtype)
-        cars = [b.car.init_state(batch_size, device=device, dtype=dtype, fixed=True) for b in self.blocks]
-        return dataclasses.replace(state, frames=torch.zeros((), dtype=torch.long, device=device), cars=cars)
-
-    def step_traceable(self, spec: torch.Tensor, state: SeparatorState) -> tuple[torch.Tensor, SeparatorState]:
-        """:meth:`step` with tensor positions and fixed-size state, for chunks of at most W2 frames.
-
-        The same modules in the same order; only the T-Local segmentation is done with masks
-        (``TLocal.step_traceable``) and the cache memory is run once per chunk, its state kept
-        unless a segment finished (eq. 1-2: at most one can, as K <= W2).
-        """
         b, _, f, k = spec.shape
-        if not 1 <= k <= self.segment:
-            raise ValueError(f"a traced TFACM step takes 1 to {self.segment} frames (one T-Local segment); got {k}")
+        if k == 0:
+            return spec.new_zeros(b, self.cfg.num_sources, 2, f, 0), state
+        outs = []
+        for s in range(0, k, self.segment):
+            out, state = self._step_segment(spec[..., s : s + self.segment], state)
+            outs.append(out)
+        return (torch.cat(outs, dim=-1) if len(outs) != 1 else outs[0]), state
+
+    def _step_segment(self, spec: torch.Tensor, state: SeparatorState) -> tuple[torch.Tensor, SeparatorState]:
+        """:meth:`step` on 1 to W2 frames: T-Local restarts where a mask marks a segment start."""
+        b, _, f, k = spec.shape
         index = state.frames + torch.arange(k, device=spec.device)
         starts, ends = index % self.segment == 0, (index + 1) % self.segment == 0
         finished, ends_chunk = ends.any(), ends[-1]
@@ -223,20 +241,25 @@ class TFACMSeparator(nn.Module):
         carries, convs, cars, memory = [], [], [], []
         for i, block in enumerate(self.blocks):
             x = block.flocal(x)
-            x, last, done, conv_cache = block.tlocal.step_traceable(x, starts, ends, state.carries[i], init,
-                                                                     state.tlocal_convs[i])
+            x, last, done, conv_cache = block.tlocal.step(x, starts, ends, state.carries[i], init,
+                                                          state.tlocal_convs[i])
             x, car_state = block.car.step(x, state.cars[i])
             convs.append(conv_cache)
             cars.append(car_state)
             carries.append(select_state(ends_chunk, init, last))
             if i + 1 == len(self.blocks):
                 break
-            # eq. 1-2: the segment that finished in block i starts the next segment of block i+1
-            inits, mem = self.memory.step(SegmentStates(done.h, done.c), state.memory[i])
+            # eq. 1-2: the segment that finished in block i starts the next segment of block i+1. A trace runs
+            # the memory on every piece and keeps its result where one finished; eagerly, a piece in which
+            # none did (most of them) skips it: the result would be thrown away.
             old = state.memory[i]
-            memory.append(MemoryState(select_state(finished, mem.h_net, old.h_net),
-                                      select_state(finished, mem.c_net, old.c_net)))
-            init = inits.lstm_state(0)
+            if torch.jit.is_tracing() or bool(finished):
+                inits, mem = self.memory.step(SegmentStates(done.h, done.c), old)
+                memory.append(MemoryState(select_state(finished, mem.h_net, old.h_net),
+                                          select_state(finished, mem.c_net, old.c_net)))
+                init = inits.lstm_state(0)
+            else:
+                memory.append(old)
         y, output_cache = self.output_conv.step(x, state.output_conv)
         new_state = SeparatorState(state.frames + k, input_cache, carries, convs, cars, memory, output_cache)
         return y.reshape(b, self.cfg.num_sources, 2, f, k), new_state
@@ -245,7 +268,7 @@ class TFACMSeparator(nn.Module):
         """The whole utterance from :meth:`init_state` in one pass, ``(B, 2, F, K)`` -> ``(B, C, 2, F, K)``:
         what :meth:`step` computes on all K frames, with all T-Local segments of a block in one LSTM call and
         every size following K at run time, so a trace of it holds for any length (offline ONNX export).
-        Its memory grows with K; :meth:`TFACM.forward` runs :meth:`step` over blocks of frames instead.
+        Its memory grows with K; :meth:`TFACM.forward` runs :meth:`forward_block` over blocks of frames instead.
         """
         if not self.cfg.cache_memory:
             # (one line, short: the ONNX export quotes it as the reason)
@@ -269,12 +292,17 @@ class TFACMSeparator(nn.Module):
             inits = SegmentStates(F.pad(mem.h[:-1], (0, 0, 0, 0, 1, 0)), F.pad(mem.c[:-1], (0, 0, 0, 0, 1, 0)))
         return self.output_conv(x).reshape(b, self.cfg.num_sources, 2, f, k)
 
-    def step(self, spec: torch.Tensor, state: SeparatorState) -> tuple[torch.Tensor, SeparatorState]:
+    def forward_block(self, spec: torch.Tensor, state: SeparatorState) -> tuple[torch.Tensor, SeparatorState]:
+        """:meth:`step`'s output and state, with T-Local's whole segments batched
+        (:meth:`TLocal.forward_block`): the offline forward's path, kept for training speed, and the
+        only one the unaligned ablation (``cache_memory=False``) has. Not traceable (python-int
+        positions); the streaming contract tests check it against :meth:`step`.
+        """
         b, _, f, k = spec.shape
         c = self.cfg.num_sources
         if k == 0:
             return spec.new_zeros(b, c, 2, f, 0), state
-        pos, seg, hidden = state.frames, self.segment, self.cfg.hidden_size
+        pos, seg, hidden = int(state.frames), self.segment, self.cfg.hidden_size
         pieces = segment_pieces(pos, k, seg)
         ends_on_boundary = (pos + k) % seg == 0
         completed = len(pieces) - 1 + int(ends_on_boundary)
@@ -291,7 +319,7 @@ class TFACMSeparator(nn.Module):
         for i, block in enumerate(self.blocks):
             x = block.flocal(x)
             carry = state.carries[i] if head_init is None else head_init
-            x, finals, conv_cache = block.tlocal.step(x, pos, carry, inits, state.tlocal_convs[i])
+            x, finals, conv_cache = block.tlocal.forward_block(x, pos, carry, inits, state.tlocal_convs[i])
             x, car_state = block.car.step(x, state.cars[i])
             convs.append(conv_cache)
             cars.append(car_state)
@@ -312,18 +340,28 @@ class TFACMSeparator(nn.Module):
                 # state of segment l of block i, which has read up to W2 - 1 frames ahead.
                 head_init, inits = finals.lstm_state(0), finals.take(1)
         y, output_cache = self.output_conv.step(x, state.output_conv)
-        new_state = SeparatorState(pos + k, input_cache, carries, convs, cars, memory, output_cache)
+        new_state = SeparatorState(state.frames + k, input_cache, carries, convs, cars, memory, output_cache)
         return y.reshape(b, c, 2, f, k), new_state
 
 
 @dataclasses.dataclass
 class TFACMState:
-    """Streaming state of the whole model: the codec's (STFT framer, iSTFT overlap-add), the
-    separator's, and the output aligner's FIFO (exactly n samples out per n in)."""
+    """Streaming state of the whole model: tensors only, sizes fixed (:meth:`TFACM.step`).
 
-    codec: CodecState
+    samples: 0-d int64, input samples so far (their count modulo the hop is the STFT phase);
+    analysis: the last W - 1 input samples, (B, W - 1) (zeros before the stream: the causal framing's
+        W - H padding and more);
+    pending: the iSTFT overlap-add's partial sums, (B, C, W - H);
+    fifo: final output samples not yet returned, right-aligned, (B, C, H - 1) (the stream delay W - 1
+        is W - H of framing plus these H - 1);
+    separator: the separator's state.
+    """
+
+    samples: torch.Tensor
+    analysis: torch.Tensor
+    pending: torch.Tensor
+    fifo: torch.Tensor
     separator: SeparatorState
-    aligner: AlignerState
 
 
 @register_model
@@ -341,7 +379,6 @@ class TFACM(SeparationModel):
         sr = config.sample_rate
         self.codec = ComplexCodec(ms_to_samples(config.window_ms, sr), ms_to_samples(config.hop_ms, sr), causal=True)
         self.separator = TFACMSeparator(config, self.codec.num_bins)
-        self._aligner = OutputAligner(self.latency)
         self._dft = _RealDFT(self.codec)
 
     @property
@@ -374,7 +411,7 @@ class TFACM(SeparationModel):
                 block = -(-block // self.separator.segment) * self.separator.segment
             outs = []
             for s in range(0, feats.shape[-1], block):
-                out, state = self.separator.step(feats[..., s : s + block], state)
+                out, state = self.separator.forward_block(feats[..., s : s + block], state)
                 outs.append(out)
             out = torch.cat(outs, dim=-1) if len(outs) != 1 else outs[0]
         return self.codec.decode(self._estimate(out, feats), mixture.shape[-1])
@@ -383,95 +420,64 @@ class TFACM(SeparationModel):
         if not self.is_causal:
             raise StreamingNotSupported("TFACM with cache_memory=False (the unaligned ablation) reads the future")
 
-    def init_state(self, batch_size: int = 1) -> TFACMState:
+    def init_state(self, batch_size: int = 1, *, device=None, dtype=None, chunk_samples: int | None = None
+                   ) -> TFACMState:
+        """``chunk_samples``: the fixed chunk a traced :meth:`step` (ONNX export) will take, checked here:
+        a multiple of the hop, at most one T-Local segment (the trace unrolls T-Local frame by frame).
+        Given, the attention caches slide (a fixed window copied on each step, which a graph runs
+        faster than the eager stream's epoch buffers; both layouts give the same output)."""
         self._check_streamable()
-        p = next(self.parameters())
+        if chunk_samples is not None:
+            hop, most = self.codec.hop, self.codec.hop * self.separator.segment
+            if chunk_samples % hop or not hop <= chunk_samples <= most:
+                raise ValueError(f"an exported TFACM step takes a multiple of the {hop}-sample hop, at most one "
+                                 f"T-Local segment ({most} samples); got {chunk_samples}")
+        kw = self.state_placement(device, dtype)
+        w, hop = self.codec.window, self.codec.hop
         return TFACMState(
-            codec=self.codec.init_state(batch_size, self.num_sources),
-            separator=self.separator.init_state(batch_size, device=p.device, dtype=p.dtype),
-            aligner=self._aligner.init_state((batch_size, self.num_sources), dtype=p.dtype, device=p.device),
+            samples=torch.zeros((), dtype=torch.long, device=kw["device"]),
+            analysis=torch.zeros(batch_size, w - 1, **kw),
+            pending=torch.zeros(batch_size, self.num_sources, w - hop, **kw),
+            fifo=torch.zeros(batch_size, self.num_sources, hop - 1, **kw),
+            separator=self.separator.init_state(batch_size, sliding=chunk_samples is not None, **kw),
         )
 
     def step(self, chunk: torch.Tensor, state: TFACMState) -> tuple[torch.Tensor, TFACMState]:
-        self._check_streamable()
-        chunk = check_waveform_batch(chunk, "chunk")
-        feats, codec = self.codec.encode_step(chunk, state.codec)  # frames this chunk completes
-        out, separator = self.separator.step(feats, state.separator)
-        samples, codec = self.codec.decode_step(self._estimate(out, feats), codec)
-        out, aligner = self._aligner.step(samples, chunk.shape[-1], state.aligner)
-        return out, TFACMState(codec, separator, aligner)
+        """``(B, n)`` -> ``(B, C, n)`` for any n, in fixed-size tensors: ONNX export traces this step.
 
-    # ------------------------------------------------------------- traced step (ONNX export)
-    def _check_export_chunk(self, chunk_samples: int) -> None:
-        hop, most = self.codec.hop, self.codec.hop * self.separator.segment
-        if chunk_samples % hop or not hop <= chunk_samples <= most:
-            raise ValueError(f"an exported TFACM step takes a multiple of the {hop}-sample hop, at most one "
-                             f"T-Local segment ({most} samples); got {chunk_samples}")
-
-    def export_state(self, batch_size: int, chunk_samples: int) -> ExportState:
-        """Initial state of :meth:`export_step` on chunks of ``chunk_samples`` samples."""
-        self._check_streamable()
-        self._check_export_chunk(chunk_samples)
-        p = next(self.parameters())
-        codec = self.codec.init_state(batch_size, self.num_sources)
-        kw = {"device": p.device, "dtype": p.dtype}
-        return ExportState(
-            analysis=codec.analysis.buffer,
-            pending=codec.synthesis.pending,
-            fifo=torch.zeros(batch_size, self.num_sources, self.codec.hop - 1, **kw),
-            samples=torch.zeros((), dtype=torch.long, device=p.device),
-            separator=self.separator.init_traceable_state(batch_size, **kw),
-        )
-
-    def export_step(self, chunk: torch.Tensor, state: ExportState) -> tuple[torch.Tensor, ExportState]:
-        """:meth:`step` as a traceable graph: same output, for chunks of a fixed multiple of the hop.
-
-        The STFT and iSTFT are :class:`_RealDFT`'s convolutions around the codec's state: the framer's
-        pending samples and the overlap-add's partial sums (ONNX has no complex tensors).
-
-        A chunk of m hops completes exactly m frames and makes m hops of padded samples final, so
-        every size is fixed. The stream's head, which :meth:`step` handles with python-int counters
-        (the head gain and the dropped padding of the overlap-add, the aligner's leading silence),
-        is handled here by zeroing the padded samples before the framing's ``W - H`` padding ends:
-        in a causal codec the head gain only touches those samples.
+        The STFT and iSTFT are :class:`_RealDFT`'s convolutions (ONNX has no complex tensors) around
+        the last W - 1 input samples and the overlap-add's partial sums. With p = samples mod H, the
+        chunk completes m = (p + n) // H frames, the first starting H - 1 - p samples into
+        ``[analysis, chunk]``, and makes m H padded samples final; the FIFO returns n of them. In a
+        trace the chunk is a whole number of hops (``init_state(chunk_samples=...)`` checks), so p is
+        always 0 and every size is fixed. The stream's head needs no counter of its own: the padded
+        samples before the framing's W - H padding ends are zeroed (in a causal codec the head gain
+        only touches those), which with the FIFO's H - 1 zeros is the W - 1 samples of latency.
         """
+        self._check_streamable()
         chunk = check_waveform_batch(chunk, "chunk")
-        self._check_export_chunk(chunk.shape[-1])
-        framing = self.codec.framing
-        # the framer's pending samples and the chunk hold exactly m new frames (W - H samples stay)
+        n, hop, window = chunk.shape[-1], self.codec.hop, self.codec.window
+        phase = 0 if torch.jit.is_tracing() else int(state.samples) % hop
+        frames = (phase + n) // hop
         buffer = torch.cat([state.analysis, chunk], dim=-1)
-        feats = self._dft.analyse(buffer)
-        out, separator = self.separator.step_traceable(feats, state.separator)
-        summed = self._dft.synthesise(self._estimate(out, feats))  # (B, C, (m - 1) H + W)
-        # the previous chunk's partial sums go onto the first W - H samples; m hops are now final
-        tail, done = state.pending.shape[-1], feats.shape[-1] * framing.hop
-        summed = torch.cat([summed[..., :tail] + state.pending, summed[..., tail:]], dim=-1)
-        samples, pending = summed[..., :done], summed[..., done:]
-        index = state.samples + torch.arange(done, device=samples.device)
-        samples = samples * (index >= framing.pad_left).to(samples.dtype)
-        joined = torch.cat([state.fifo, samples], dim=-1)
-        n = chunk.shape[-1]
-        return joined[..., :n], ExportState(buffer[:, done:], pending, joined[..., n:], state.samples + done,
-                                            separator)
-
-
-@dataclasses.dataclass
-class ExportState:
-    """State of :meth:`TFACM.export_step`: tensors only, sizes fixed by the chunk.
-
-    analysis: the STFT framer's pending samples, (B, W - H);
-    pending: the iSTFT overlap-add's partial sums, (B, C, W - H);
-    fifo: final samples not yet returned, (B, C, H - 1) (the stream delay W - 1 is W - H of framing
-        plus these H - 1);
-    samples: 0-d int64, padded samples made final so far (the first W - H are the framing's padding);
-    separator: the separator state in its traceable form.
-    """
-
-    analysis: torch.Tensor
-    pending: torch.Tensor
-    fifo: torch.Tensor
-    samples: torch.Tensor
-    separator: SeparatorState
+        separator, pending = state.separator, state.pending
+        if frames:
+            start = hop - 1 - phase
+            feats = self._dft.analyse(buffer[:, start : start + (frames - 1) * hop + window])  # (B, 2, F, m)
+            out, separator = self.separator.step(feats, separator)
+            summed = self._dft.synthesise(self._estimate(out, feats))  # (B, C, (m - 1) H + W)
+            # the previous frames' partial sums go onto the first W - H samples; m hops are now final
+            tail, done = pending.shape[-1], frames * hop
+            summed = torch.cat([summed[..., :tail] + pending, summed[..., tail:]], dim=-1)
+            final, pending = summed[..., :done], summed[..., done:]
+            index = state.separator.frames * hop + torch.arange(done, device=final.device)  # padded positions
+            final = final * (index >= self.codec.framing.pad_left).to(final.dtype)
+        else:
+            final = pending.new_zeros(*pending.shape[:-1], 0)
+        joined = torch.cat([state.fifo, final], dim=-1)
+        fifo = joined[..., joined.shape[-1] - (hop - 1) :]
+        return joined[..., phase : phase + n], TFACMState(state.samples + n, buffer[:, buffer.shape[-1] - (window - 1) :],
+                                                          pending, fifo, separator)
 
 
 def _preset(name: str, description: str, paper: dict | None = None, tags: tuple[str, ...] = (), **fields):

@@ -6,9 +6,12 @@ Axis legend:
     W1 sub-band width S1 sub-band stride          W2 T-Local segment length in frames
     P  pieces of a chunk (see ``segment_pieces``)
 
-Every module works on a *chunk* of frames and a state: the offline forward of the model is the same
-call on big chunks starting from the initial state, so the arithmetic exists once and streaming
-equals offline by construction (the tests check it).
+Every module works on a *chunk* of frames and a state, and the offline forward of the model is the
+same calls on big chunks from the initial state. The one exception is T-Local: its streaming
+``step`` finds segment boundaries with tensor masks (a traced graph runs it frame by frame, eager mode
+in one LSTM call per run of frames between segment starts),
+while the offline forward keeps :meth:`TLocal.forward_block`, whole segments in one batched LSTM
+call, for training speed; the streaming contract tests check that the two agree.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from speechsep.blocks import segmentation
-from speechsep.blocks.attention import FixedKVCache, KVCache, WindowedCausalAttention
+from speechsep.blocks.attention import KVCache, WindowedCausalAttention
 from speechsep.blocks.causal_conv import CausalConv2d, CausalConvTranspose1d
 from speechsep.blocks.norm import ChannelLayerNorm, FrameLayerNorm
 from speechsep.blocks.recurrent import CausalLSTM, LSTMState, select_state
@@ -101,9 +104,12 @@ class TLocal(nn.Module):
     frames, each run through LSTM-T from its own initial state (the cache memory's, eq. 2), then a
     causal transposed conv over frames and a residual.
 
-    A chunk that starts mid-segment is cut into pieces (``segment_pieces``): the first continues the
-    carried LSTM state, every later piece starts a new segment from ``inits``. Whole segments inside a
-    chunk are independent given their initial states, so they run as one batched LSTM call.
+    Streaming (:meth:`step`) restarts LSTM-T where a mask marks a segment start (frame by frame in a
+    trace, eagerly one LSTM call per run of frames between starts).
+    The offline forward runs blocks of frames through :meth:`forward_block` instead: a block that starts
+    mid-segment is cut into pieces (``segment_pieces``), the first continuing the carried LSTM state,
+    every later piece starting a new segment from ``inits``; whole segments inside a block are
+    independent given their initial states, so they run as one batched LSTM call.
     """
 
     def __init__(self, channels: int, hidden: int, segment: int, kernel: int, eps: float = 1e-5):
@@ -130,7 +136,7 @@ class TLocal(nn.Module):
         return x + y.view(b, f, k, n).permute(0, 3, 1, 2), conv_cache
 
     def forward(self, x: torch.Tensor, inits: SegmentStates) -> tuple[torch.Tensor, SegmentStates]:
-        """The whole sequence from the stream's start, every segment at once: :meth:`step` from frame 0
+        """The whole sequence from the stream's start, every segment at once: :meth:`forward_block` from frame 0
         with a zero carry, in sizes a trace keeps symbolic (offline ONNX export).
 
         ``x`` ``(B, N, F, K)``; ``inits`` ``(J, B*F, H)`` starts segment ``j`` of ``J = ceil(K / W2)`` (segment 0
@@ -140,7 +146,7 @@ class TLocal(nn.Module):
         b, n, f, k = x.shape
         groups = inits.h.shape[0]
         seq = self._sequence(x)  # (B*F, K, N)
-        # (B*F, K, N) -> (B*F*J, W2, N), batch index = bf * J + segment (the layout of ``step``'s whole segments)
+        # (B*F, K, N) -> (B*F*J, W2, N), batch index = bf * J + segment (``forward_block``'s layout)
         inp = segmentation.split(seq, self.segment, groups).reshape(b * f * groups, self.segment, n)
         h0 = inits.h.transpose(0, 1).reshape(1, b * f * groups, self.hidden)
         c0 = inits.c.transpose(0, 1).reshape(1, b * f * groups, self.hidden)
@@ -150,10 +156,13 @@ class TLocal(nn.Module):
                                st.c.reshape(b * f, groups, self.hidden).transpose(0, 1))
         return self._finish(x, seq, y, None)[0], finals
 
-    def step(self, x: torch.Tensor, position: int, carry: LSTMState, inits: SegmentStates | None,
-             conv_cache: torch.Tensor) -> tuple[torch.Tensor, SegmentStates, torch.Tensor]:
-        """``x`` ``(B, N, F, K)``; ``carry`` continues the first piece; ``inits`` starts pieces 1, 2, ...
+    def forward_block(self, x: torch.Tensor, position: int, carry: LSTMState, inits: SegmentStates | None,
+                      conv_cache: torch.Tensor) -> tuple[torch.Tensor, SegmentStates, torch.Tensor]:
+        """:meth:`step`'s output on a block of frames at python-int stream ``position``, with every whole
+        segment in one batched LSTM call: kept for the offline forward's speed (training), and for the
+        unaligned ablation, whose segments start from states :meth:`step` has no room for.
 
+        ``x`` ``(B, N, F, K)``; ``carry`` continues the first piece; ``inits`` starts pieces 1, 2, ...
         Returns the output, the final LSTM-T state of every piece, and the new transposed-conv cache.
         """
         b, n, f, k = x.shape
@@ -184,10 +193,10 @@ class TLocal(nn.Module):
         out, conv_cache = self._finish(x, seq, y, conv_cache)
         return out, SegmentStates(torch.cat(finals_h, 0), torch.cat(finals_c, 0)), conv_cache
 
-    def step_traceable(self, x: torch.Tensor, starts: torch.Tensor, ends: torch.Tensor, carry: LSTMState,
-                       init: LSTMState, conv_cache: torch.Tensor
-                       ) -> tuple[torch.Tensor, LSTMState, LSTMState, torch.Tensor]:
-        """:meth:`step` for a traced graph, where segment boundaries are tensors, not python ints.
+    def step(self, x: torch.Tensor, starts: torch.Tensor, ends: torch.Tensor, carry: LSTMState,
+             init: LSTMState, conv_cache: torch.Tensor) -> tuple[torch.Tensor, LSTMState, LSTMState, torch.Tensor]:
+        """The streaming step, segment boundaries as tensors (so that a trace of it holds at every
+        stream position: ONNX export runs this same step).
 
         ``starts``/``ends`` ``(K,)`` bool mark the frames that start/finish a segment; at most one
         segment may finish inside the chunk (the caller checks K <= W2). Frame by frame, LSTM-T
@@ -197,14 +206,24 @@ class TLocal(nn.Module):
         the transposed-conv cache.
         """
         seq = self._sequence(x)
+        k = seq.shape[1]
+        # LSTM-T runs in one call over each run of frames that no segment start interrupts: a restart
+        # (and the state after a finished segment, which is the frame before one) falls between runs.
+        # A trace must hold at every stream position, so there any frame may start a segment and
+        # every run is one frame; eagerly the cuts are the frames that do (none, in most chunks).
+        if torch.jit.is_tracing():
+            cuts = list(range(1, k))
+        else:
+            cuts = (starts[1:].nonzero().flatten() + 1).tolist()
+        bounds = [0, *cuts, k]
         state, done, outs = carry, carry, []
-        for j in range(seq.shape[1]):
-            if j:
-                state = select_state(starts[j], init, state)
-            y, state = self.lstm.step(seq[:, j : j + 1], state)
-            done = select_state(ends[j], state, done)
+        for s, e in zip(bounds[:-1], bounds[1:], strict=True):
+            if s:
+                state = select_state(starts[s], init, state)
+            y, state = self.lstm.step(seq[:, s:e], state)
+            done = select_state(ends[e - 1], state, done)
             outs.append(y)
-        out, conv_cache = self._finish(x, seq, torch.cat(outs, dim=1), conv_cache)
+        out, conv_cache = self._finish(x, seq, torch.cat(outs, dim=1) if len(outs) != 1 else outs[0], conv_cache)
         return out, state, done, conv_cache
 
 
@@ -285,7 +304,7 @@ class CARState(NamedTuple):
     """CAR streaming state: the attention's key/value cache and the two depth-wise conv caches
     (``(B, N, F, gate_kernel - 1)``; ``None`` when the gated convolution is ablated)."""
 
-    kv: KVCache | FixedKVCache
+    kv: KVCache
     gate_left: torch.Tensor | None
     gate_right: torch.Tensor | None
 
@@ -316,11 +335,10 @@ class CAR(nn.Module):
             self.gate_right = _GatePath(channels, gate_kernel, activation=True)
             self.gate_out = nn.Conv2d(channels, channels, 1)
 
-    def init_state(self, batch_size: int, *, device=None, dtype=torch.float32, fixed: bool = False) -> CARState:
-        """``fixed=True``: a :class:`FixedKVCache` (traceable, for ONNX export) instead of the buffered one."""
-        make = self.attention.init_fixed_state if fixed else self.attention.init_state
-        kv = make(batch_size * self.heads, self.query.dim * self.num_bins, self.value_dim * self.num_bins,
-                  device=device, dtype=dtype)
+    def init_state(self, batch_size: int, *, device=None, dtype=torch.float32, sliding: bool = False) -> CARState:
+        """``sliding``: the attention cache a traced step copies on (see :class:`WindowedCausalAttention`)."""
+        kv = self.attention.init_state(batch_size * self.heads, self.query.dim * self.num_bins,
+                                       self.value_dim * self.num_bins, device=device, dtype=dtype, sliding=sliding)
         if not self.gated:
             return CARState(kv, None, None)
         left = self.gate_left.dw.init_state(batch_size, self.num_bins, device=device, dtype=dtype)
@@ -339,8 +357,7 @@ class CAR(nn.Module):
         return self.gate_out(left * right), cache_l, cache_r
 
     def step(self, x: torch.Tensor, state: CARState) -> tuple[torch.Tensor, CARState]:
-        attend = self.attention.step_fixed if isinstance(state.kv, FixedKVCache) else self.attention.step
-        v, kv = attend(self.query(x), self.key(x), self.value(x), state.kv)  # (B*M, K, N/M*F)
+        v, kv = self.attention.step(self.query(x), self.key(x), self.value(x), state.kv)  # (B*M, K, N/M*F)
         x, cache_l, cache_r = self._refine(x, v, state.gate_left, state.gate_right)
         return x, CARState(kv, cache_l, cache_r)
 

@@ -28,7 +28,7 @@ out here.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -37,7 +37,7 @@ from speechsep.blocks import segmentation
 from speechsep.blocks.attention import KVCache, WindowedCausalAttention
 from speechsep.blocks.causal_conv import CausalConv2d, CausalConvTranspose1d, CausalConvTranspose2d
 from speechsep.blocks.encoders import ComplexCodec
-from speechsep.blocks.framing import OutputAligner
+from speechsep.blocks.framing import AlignerState, FramerState, OutputAligner, OverlapAddState
 from speechsep.blocks.norm import ChannelLayerNorm, FrameLayerNorm
 from speechsep.blocks.recurrent import CausalLSTM, LSTMState
 from speechsep.models.base import ModelConfig, SeparationModel
@@ -257,11 +257,13 @@ class TFGridNetCausalConfig(ModelConfig):
 
 
 class TFGridNetCausalState(NamedTuple):
-    """Streaming state: STFT/iSTFT buffers (``codec``), the separator (``core``), the output FIFO (``aligner``)."""
+    """Streaming state: the STFT framer (``analysis``), the separator (``core``), the iSTFT overlap-add
+    (``synthesis``), the output FIFO (``aligner``)."""
 
-    codec: Any
+    analysis: FramerState
     core: TFGridNetState
-    aligner: Any
+    synthesis: OverlapAddState
+    aligner: AlignerState
 
 
 @register_model
@@ -295,22 +297,24 @@ class TFGridNetCausal(SeparationModel):
         spectra, _ = self.core(self.codec.encode(mixture))
         return self.codec.decode(spectra, mixture.shape[-1])
 
-    def init_state(self, batch_size: int = 1) -> TFGridNetCausalState:
-        weight = self.core.norm_in.weight
+    def init_state(self, batch_size: int = 1, *, device=None, dtype=None, chunk_samples: int | None = None
+                   ) -> TFGridNetCausalState:
+        kw = self.state_placement(device, dtype)
         return TFGridNetCausalState(
-            self.codec.init_state(batch_size, self.num_sources),
-            self.core.init_state(batch_size, device=weight.device, dtype=weight.dtype),
-            self.aligner.init_state((batch_size, self.num_sources), dtype=weight.dtype, device=weight.device),
+            self.codec.encoder.init_state(batch_size),
+            self.core.init_state(batch_size, **kw),
+            self.codec.decoder.init_state((batch_size, self.num_sources)),
+            self.aligner.init_state((batch_size, self.num_sources), **kw),
         )
 
     def step(self, chunk: torch.Tensor, state: TFGridNetCausalState) -> tuple[torch.Tensor, TFGridNetCausalState]:
         """(B, n) -> (B, C, n): the offline output delayed by ``latency`` samples."""
         chunk = check_waveform_batch(chunk, "chunk")
-        spec, codec = self.codec.encode_step(chunk, state.codec)
+        spec, analysis = self.codec.encoder.step(chunk, state.analysis)
         spectra, core = self.core(spec, state.core)
-        samples, codec = self.codec.decode_step(spectra, codec)
+        samples, synthesis = self.codec.decoder.step(spectra, state.synthesis)
         out, aligner = self.aligner.step(samples, chunk.shape[-1], state.aligner)
-        return out, TFGridNetCausalState(codec, core, aligner)
+        return out, TFGridNetCausalState(analysis, core, synthesis, aligner)
 
 
 register_preset(

@@ -11,13 +11,13 @@ Axis legend:
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import torch
 from torch import nn
 
 from speechsep.blocks.encoders import ConvDecoder, ConvEncoder
-from speechsep.blocks.framing import OutputAligner, stream_latency
+from speechsep.blocks.framing import AlignerState, FramerState, OutputAligner, OverlapAddState, stream_latency
 from speechsep.models.base import ModelConfig, SeparationModel
 from speechsep.utils import check_waveform_batch
 
@@ -46,15 +46,16 @@ class TimeDomainState(NamedTuple):
     """Streaming state of a :class:`TimeDomainMaskingModel`.
 
     encoder: samples waiting for the next complete frame.
-    separator: the separator's own state (see its class).
+    separator: the separator's own state, a NamedTuple of its class (``DualPathState``, ``SkiMState``,
+        ``ReSepFormerState``): typed there, as only the subclass knows which.
     decoder: overlap-add partial sums, batch shape (B, C).
     aligner: output FIFO that returns exactly ``n`` samples per ``n`` input samples.
     """
 
-    encoder: Any
-    separator: Any
-    decoder: Any
-    aligner: Any
+    encoder: FramerState
+    separator: tuple
+    decoder: OverlapAddState
+    aligner: AlignerState
 
 
 class TimeDomainMaskingModel(SeparationModel):
@@ -90,7 +91,7 @@ class TimeDomainMaskingModel(SeparationModel):
     def latency(self) -> int:
         return self.aligner.latency
 
-    def _masked(self, feats: torch.Tensor, state: Any | None) -> tuple[torch.Tensor, Any]:
+    def _masked(self, feats: torch.Tensor, state: tuple | None) -> tuple[torch.Tensor, tuple | None]:
         """(B, N, K) encoder output -> (B, C, N, K) masked features; offline when ``state`` is None."""
         batch, filters, frames = feats.shape
         w = torch.relu(feats)
@@ -108,13 +109,14 @@ class TimeDomainMaskingModel(SeparationModel):
         masked, _ = self._masked(self.encoder(mixture), None)
         return self.decoder(masked, mixture.shape[-1])
 
-    def init_state(self, batch_size: int = 1) -> TimeDomainState:
-        weight = self.bottleneck.weight
+    def init_state(self, batch_size: int = 1, *, device=None, dtype=None, chunk_samples: int | None = None
+                   ) -> TimeDomainState:
+        kw = self.state_placement(device, dtype)
         return TimeDomainState(
             self.encoder.init_state(batch_size),
-            self.separator.init_state(batch_size, device=weight.device, dtype=weight.dtype),
+            self.separator.init_state(batch_size, **kw),
             self.decoder.init_state((batch_size, self.num_sources)),
-            self.aligner.init_state((batch_size, self.num_sources), dtype=weight.dtype, device=weight.device),
+            self.aligner.init_state((batch_size, self.num_sources), **kw),
         )
 
     def step(self, chunk: torch.Tensor, state: TimeDomainState) -> tuple[torch.Tensor, TimeDomainState]:

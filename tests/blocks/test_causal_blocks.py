@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from speechsep.blocks.attention import WindowedCausalAttention
+from speechsep.blocks.attention import KVCache, WindowedCausalAttention
 from speechsep.blocks.causal_conv import (
     CausalConv1d,
     CausalConv2d,
@@ -150,7 +150,7 @@ def test_attention_state_is_bounded_and_window_is_bounded():
     for piece in x.split(7, dim=1):
         _, state = attn.step(piece, piece, piece, state)
         sizes.append(state.keys.shape)
-    assert len(set(sizes[:-1])) == 1 and sizes[0][1] <= 3 + 2 * 7 and state.valid == 3
+    assert set(sizes) == {(1, 3 + attn.slack, 2)} and int(state.count) == 30
     # frame 20 does not see frame 16 (window 4): changing frame 16 leaves output 20 unchanged
     x2 = x.clone()
     x2[:, 16] += 5.0
@@ -160,18 +160,38 @@ def test_attention_state_is_bounded_and_window_is_bounded():
 
 
 def test_attention_cache_branches_do_not_interfere():
-    # two different continuations of the same state (the buffer is shared and written in place)
-    attn = WindowedCausalAttention(window=5, block=8)
-    x = torch.randn(1, 12, 3)
+    # two different continuations of the same state (the buffer is shared and written in place by the
+    # newest state only), and the same state stepped again long after: each sees its own past
+    attn = WindowedCausalAttention(window=5, block=8, slack=3)
+    x = torch.randn(1, 30, 3)
     with torch.no_grad():
         _, s0 = attn.step(x[:, :4], x[:, :4], x[:, :4], attn.init_state(1, 3, 3))
         a, s_a = attn.step(x[:, 4:8], x[:, 4:8], x[:, 4:8], s0)
-        b, _ = attn.step(-x[:, 4:8], -x[:, 4:8], -x[:, 4:8], s0)  # a branch from s0
-        a_next, _ = attn.step(x[:, 8:], x[:, 8:], x[:, 8:], s_a)  # must not see the branch
+        b, s_b = attn.step(-x[:, 4:8], -x[:, 4:8], -x[:, 4:8], s0)  # a branch from s0
+        a_next, s_a = attn.step(x[:, 8:9], x[:, 8:9], x[:, 8:9], s_a)  # must not see the branch
+        b_next, _ = attn.step(x[:, 8:9], x[:, 8:9], x[:, 8:9], s_b)
+        for t in range(9, 30):  # many epochs later, s0 still means what it meant
+            _, s_a = attn.step(x[:, t:t + 1], x[:, t:t + 1], x[:, t:t + 1], s_a)
+        again, _ = attn.step(x[:, 4:8], x[:, 4:8], x[:, 4:8], s0)
         ref = attn(x, x, x)
+        branch = torch.cat([x[:, :4], -x[:, 4:8], x[:, 8:]], dim=1)
+        ref_b = attn(branch, branch, branch)
     torch.testing.assert_close(a, ref[:, 4:8])
-    torch.testing.assert_close(a_next, ref[:, 8:])
-    assert not torch.allclose(a, b)
+    torch.testing.assert_close(a_next, ref[:, 8:9])
+    torch.testing.assert_close(b, ref_b[:, 4:8])
+    torch.testing.assert_close(b_next, ref_b[:, 8:9])
+    torch.testing.assert_close(again, a, rtol=0, atol=0)
+
+
+def test_attention_steps_with_gradient_leave_the_given_state_intact():
+    # while autograd records, a step writes a new ring (an in-place write would break the graph)
+    attn = WindowedCausalAttention(window=4, block=8)
+    x = torch.randn(1, 9, 2, requires_grad=True)
+    s0 = attn.init_state(1, 2, 2)
+    _, s1 = attn.step(x[:, :5], x[:, :5], x[:, :5], s0)
+    y, _ = attn.step(x[:, 5:], x[:, 5:], x[:, 5:], s1)
+    y.sum().backward()
+    assert s1.keys is not s0.keys and not s0.keys.any() and x.grad is not None and x.grad[:, 2:5].abs().sum() > 0
 
 
 def test_attention_first_frame_sees_only_itself():
@@ -206,19 +226,41 @@ def test_wrong_shape_raises_with_shape(bad):
         CausalConv1d(3, 4, 3)(bad)
 
 
+@pytest.mark.parametrize("sliding", [False, True], ids=["epochs", "sliding"])
 @pytest.mark.parametrize("sizes", [[1], [3], [6], [2, 5, 1]], ids=["one", "prime", "window", "mixed"])
-def test_fixed_size_attention_cache_equals_the_buffered_one(sizes):
-    """The traceable path (ONNX export): a cache of exactly window - 1 frames, ``valid`` a tensor."""
+def test_attention_cache_has_a_fixed_size_and_steps_equal_the_whole_sequence(sizes, sliding):
+    """The one step (also what ONNX export traces): a cache of window - 1 (+ slack) frames, ``count`` a tensor."""
     attn = WindowedCausalAttention(window=6, block=4)
     x = torch.randn(2, FRAMES, 8)
+    size = 5 + (0 if sliding else attn.slack)
     with torch.no_grad():
         ref = attn(x, 0.5 * x, x[..., :5])
-        state = attn.init_fixed_state(2, 8, 5)
+        state = attn.init_state(2, 8, 5, sliding=sliding)
         outs, shapes = [], set()
         for piece in _split(x, sizes, 1):
-            y, state = attn.step_fixed(piece, 0.5 * piece, piece[..., :5], state)
+            y, state = attn.step(piece, 0.5 * piece, piece[..., :5], state)
             outs.append(y)
             shapes.add((state.keys.shape, state.values.shape))
     torch.testing.assert_close(torch.cat(outs, 1), ref, rtol=0, atol=1e-6)
-    assert shapes == {((2, 5, 8), (2, 5, 5))}  # never grows, never shrinks
-    assert state.valid.dtype == torch.long and int(state.valid) == 5
+    assert shapes == {((2, size, 8), (2, size, 5))}  # never grows, never shrinks
+    assert state.count.dtype == torch.long and int(state.count) == FRAMES
+
+
+@pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning", "ignore::DeprecationWarning")
+@pytest.mark.parametrize("sliding", [False, True], ids=["epochs", "sliding"])
+def test_a_traced_attention_step_streams_like_the_whole_sequence(sliding):
+    # a trace reads no python position: one graph of a 3-frame step holds at every stream position,
+    # across epochs (slack 4) and before the window has filled
+    attn = WindowedCausalAttention(window=6, block=4, slack=4)
+    x = torch.randn(1, 27, 8)
+    state = attn.init_state(1, 8, 8, sliding=sliding)
+    with torch.no_grad():
+        ref = attn(x, x, x)
+        traced = torch.jit.trace(lambda q, c: attn.step(q, q, q, KVCache(*c)), (x[:, :3], tuple(state)),
+                                 check_trace=False)
+        outs = []
+        for piece in x.split(3, dim=1):
+            y, state = traced(piece, tuple(state))
+            outs.append(y)
+    torch.testing.assert_close(torch.cat(outs, 1), ref, rtol=0, atol=1e-5)
+    assert int(state[2]) == 27

@@ -116,11 +116,11 @@ def test_magnitude_codec_stream_equals_offline_delayed(window, hop, chunk):
     offline = codec.decode(_frame_local_mask(mag), spec, total)
     assert offline.shape == (2, 2, total)
 
-    state, align = codec.init_state(2, 2), aligner.init_state((2, 2))
+    analysis, synthesis, align = codec.encoder.init_state(2), codec.decoder.init_state((2, 2)), aligner.init_state((2, 2))
     outs = []
     for a, b in _sizes(total, chunk, hop):
-        m, s, state = codec.encode_step(x[:, a:b], state)
-        samples, state = codec.decode_step(_frame_local_mask(m), s, state)
+        (m, s), analysis = codec.encoder.step(x[:, a:b], analysis)
+        samples, synthesis = codec.decoder.step(_frame_local_mask(m), synthesis, mixture_spec=s)
         out, align = aligner.step(samples, b - a, align)
         assert out.shape == (2, 2, b - a)
         outs.append(out)
@@ -143,11 +143,11 @@ def test_complex_codec_stream_equals_offline_delayed(chunk):
     offline = codec.decode(ri.unsqueeze(1) * gains, total)
     torch.testing.assert_close(offline, x.unsqueeze(1) * gains.view(1, 2, 1), rtol=1e-4, atol=1e-5)
 
-    state, align = codec.init_state(1, 2), aligner.init_state((1, 2))
+    analysis, synthesis, align = codec.encoder.init_state(1), codec.decoder.init_state((1, 2)), aligner.init_state((1, 2))
     outs = []
     for a, b in _sizes(total, chunk, 8):
-        ri_k, state = codec.encode_step(x[:, a:b], state)
-        samples, state = codec.decode_step(ri_k.unsqueeze(1) * gains, state)
+        ri_k, analysis = codec.encoder.step(x[:, a:b], analysis)
+        samples, synthesis = codec.decoder.step(ri_k.unsqueeze(1) * gains, synthesis)
         out, align = aligner.step(samples, b - a, align)
         outs.append(out)
     streamed = torch.cat(outs, dim=-1)
@@ -264,11 +264,12 @@ def test_streamed_codec_output_is_causal():
     aligner = OutputAligner(codec.latency)
 
     def run(x):
-        state, align = codec.init_state(1, 1), aligner.init_state((1, 1))
+        analysis, synthesis = codec.encoder.init_state(1), codec.decoder.init_state((1, 1))
+        align = aligner.init_state((1, 1))
         outs = []
         for a in range(0, x.shape[-1], 13):
-            ri, state = codec.encode_step(x[:, a : a + 13], state)
-            samples, state = codec.decode_step(ri.unsqueeze(1), state)
+            ri, analysis = codec.encoder.step(x[:, a : a + 13], analysis)
+            samples, synthesis = codec.decoder.step(ri.unsqueeze(1), synthesis)
             out, align = aligner.step(samples, min(13, x.shape[-1] - a), align)
             outs.append(out)
         return torch.cat(outs, dim=-1)

@@ -61,10 +61,10 @@ def test_streaming_framer_equals_offline(window, hop, causal, chunk):
     total = 300
     x = torch.randn(2, total)
     size = {"hop": hop, "all": total}.get(chunk, chunk)
-    state = framing.init_framer((2,))
+    state = framing.framer.init_state((2,))
     pieces = []
     for a, b in _chunks(total, size):
-        frames, state = framing.frame_step(x[:, a:b], state)
+        frames, state = framing.framer.step(x[:, a:b], state)
         pieces.append(frames)
         assert state.buffer.shape[-1] < window  # bounded state
     streamed = torch.cat(pieces, dim=-2)
@@ -91,10 +91,10 @@ def test_streaming_overlap_add_equals_offline(window, hop, causal, with_gain, fr
     taper = torch.hann_window(window) + 0.1
     gain = framing.envelope_gain(taper) if with_gain else None
     offline = framing.overlap_add(frames, 40 * hop, gain=gain)
-    state = framing.init_overlap_add((2, 3))
+    state = framing.overlap_adder.init_state((2, 3))
     pieces = []
     for a, b in _chunks(40, frames_per_call):
-        samples, state = framing.overlap_add_step(frames[..., a:b, :], state, gain=gain)
+        samples, state = framing.overlap_adder.step(frames[..., a:b, :], state, gain=gain)
         pieces.append(samples)
         assert state.pending.shape == (2, 3, window - hop)
     streamed = torch.cat(pieces, dim=-1)
@@ -162,11 +162,11 @@ def test_aligner_returns_n_samples_equal_to_offline_delayed_by_latency(window, h
     total = 600
     x = torch.randn(2, total)
     size = {"hop": hop}.get(chunk, chunk)
-    framer, ola, align = framing.init_framer((2,)), framing.init_overlap_add((2,)), aligner.init_state((2,))
+    framer, ola, align = framing.framer.init_state((2,)), framing.overlap_adder.init_state((2,)), aligner.init_state((2,))
     outs = []
     for a, b in _chunks(total, size):
-        frames, framer = framing.frame_step(x[:, a:b], framer)
-        samples, ola = framing.overlap_add_step(frames, ola)
+        frames, framer = framing.framer.step(x[:, a:b], framer)
+        samples, ola = framing.overlap_adder.step(frames, ola)
         out, align = aligner.step(samples, b - a, align)
         assert out.shape == (2, b - a)
         outs.append(out)
@@ -181,11 +181,11 @@ def test_one_sample_less_latency_runs_dry(window, hop):
     # the derivation's bound is tight: with sample-by-sample input, W - 2 is not enough
     framing = Framing(window, hop, causal=True)
     aligner = OutputAligner(stream_latency(window, hop) - 1)
-    framer, ola, align = framing.init_framer((1,)), framing.init_overlap_add((1,)), aligner.init_state((1,))
+    framer, ola, align = framing.framer.init_state((1,)), framing.overlap_adder.init_state((1,)), aligner.init_state((1,))
     with pytest.raises(RuntimeError, match="ran dry"):
         for _ in range(4 * window):
-            frames, framer = framing.frame_step(torch.randn(1, 1), framer)
-            samples, ola = framing.overlap_add_step(frames, ola)
+            frames, framer = framing.framer.step(torch.randn(1, 1), framer)
+            samples, ola = framing.overlap_adder.step(frames, ola)
             _, align = aligner.step(samples, 1, align)
 
 
@@ -205,11 +205,11 @@ def test_aligner_without_batch_shape_and_with_zero_latency():
 def test_wrong_shapes_raise_value_error_naming_the_shape():
     framing = Framing(16, 8)
     with pytest.raises(ValueError, match=r"\(3, 5\)"):
-        framing.frame_step(torch.zeros(3, 5), framing.init_framer((2,)))
+        framing.framer.step(torch.zeros(3, 5), framing.framer.init_state((2,)))
     with pytest.raises(ValueError, match=r"\(2, 4, 15\)"):
         framing.overlap_add(torch.zeros(2, 4, 15))
     with pytest.raises(ValueError, match=r"\(3, 4, 16\)"):
-        framing.overlap_add_step(torch.zeros(3, 4, 16), framing.init_overlap_add((2,)))
+        framing.overlap_adder.step(torch.zeros(3, 4, 16), framing.overlap_adder.init_state((2,)))
     with pytest.raises(ValueError, match=r"\(2, 3, 7\)"):
         OutputAligner(4).step(torch.zeros(2, 3, 7), 1, OutputAligner(4).init_state((2,)))
     with pytest.raises(ValueError, match="hop"):

@@ -59,7 +59,7 @@ def test_nested_dataclass_state_with_nonzero_initial_values(testkit, tmp_path):
     """A running-sum model whose state nests a dataclass in a NamedTuple and starts non-zero."""
 
     class RunningSum(testkit.GainSeparator):
-        def init_state(self, batch_size=1):
+        def init_state(self, batch_size=1, *, device=None, dtype=None, chunk_samples=None):
             return _Nested(_DataclassState(torch.zeros(()), (torch.full((batch_size, 1), 0.5),)),
                            {"b": torch.ones(batch_size, 1)})
 
@@ -78,7 +78,7 @@ def test_nested_dataclass_state_with_nonzero_initial_values(testkit, tmp_path):
 
 def test_non_tensor_state_and_non_causal_models_are_refused(testkit, tmp_path, monkeypatch):
     model = testkit.toy_model()
-    monkeypatch.setattr(type(model), "init_state", lambda self, b=1: (torch.zeros(b, 1), 3))
+    monkeypatch.setattr(type(model), "init_state", lambda self, b=1, **_: (torch.zeros(b, 1), 3))
     with pytest.raises(ValueError, match="not a tensor"):
         export_onnx(model, tmp_path / "x.onnx")
     monkeypatch.setattr(type(model), "is_causal", property(lambda self: False))

@@ -41,13 +41,15 @@ def test_default_training_outputs_is_the_forward_output_at_weight_one():
     torch.testing.assert_close(term[0], expected, rtol=0, atol=0)
 
 
-def test_default_export_step_is_the_step():
+def test_the_export_chunk_leaves_a_fixed_size_state_as_it_is():
+    """ONNX export traces ``step`` from ``init_state(B, chunk_samples=n)``; a model whose state is fixed-size
+    whatever the chunk gives the same stream."""
     torch.manual_seed(0)
     model = build("dprnn-causal-tiny").eval()
     x = torch.randn(1, 96)
     with torch.no_grad():
         ref, _ = model.step(x, model.init_state(1))
-        out, _ = model.export_step(x, model.export_state(1, 96))
+        out, _ = model.step(x, model.init_state(1, chunk_samples=96))
     torch.testing.assert_close(out, ref, rtol=0, atol=0)
 
 

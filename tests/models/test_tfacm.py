@@ -96,8 +96,9 @@ def _first_block_output_change(model, change_at: int, frames: int = 30) -> torch
     x2 = x.clone()
     x2[..., change_at] += 3.0
     with torch.no_grad():
-        y, _ = sep.step(x, sep.init_state(1))
-        y2, _ = sep.step(x2, sep.init_state(1))
+        # the offline path: the unaligned ablation has no streaming step
+        y, _ = sep.forward_block(x, sep.init_state(1))
+        y2, _ = sep.forward_block(x2, sep.init_state(1))
     return (y - y2).abs().amax(dim=(0, 1, 2, 3))
 
 
@@ -189,36 +190,37 @@ def _leaves(state) -> list[torch.Tensor]:
                                                  (10, {"segment_ms": 10.0}), (16, {"car": False}),
                                                  (2, {"output": "mask", "segment_ms": 10.0})],
                          ids=["1-hop", "prime-hops-unaligned", "whole-segment", "no-car-16ms", "mask"])
-def test_traceable_export_step_equals_step(hops, overrides):
-    """``export_step`` (tensor positions, fixed-size state: what ONNX runs) gives ``step``'s output."""
-    model = _tiny(**overrides)
+def test_step_on_export_chunks_keeps_state_sizes_and_gives_the_offline_output(hops, overrides):
+    """``step`` on the fixed chunks an ONNX export takes (tensor positions, fixed-size state: what ONNX
+    runs) gives the offline output, delayed (float64: the comparison sees arithmetic, not rounding)."""
+    model = _tiny(**overrides).double()
     chunk = hops * model.codec.hop
-    x = torch.randn(2, chunk * max(6, 32 // hops))  # 32 frames or more: several segment boundaries
+    x = torch.randn(2, chunk * max(6, 32 // hops), dtype=torch.float64)  # 32 frames or more: several boundaries
     with torch.no_grad():
-        state, traced = model.init_state(2), model.export_state(2, chunk)
-        ref, got, sizes = [], [], set()
+        y = model(x)
+        state = model.init_state(2, chunk_samples=chunk)
+        got, sizes = [], set()
         for piece in x.split(chunk, dim=-1):
             out, state = model.step(piece, state)
-            ref.append(out)
-            out, traced = model.export_step(piece, traced)
             got.append(out)
-            sizes.add(tuple(tuple(t.shape) for t in _leaves(traced)))
-    ref_t, got_t = torch.cat(ref, -1), torch.cat(got, -1)
-    assert got_t.shape == ref_t.shape == (2, 2, x.shape[-1])
+            sizes.add(tuple(tuple(t.shape) for t in _leaves(state)))
+    lat = model.latency
+    ref_t, got_t = y[..., : y.shape[-1] - lat], torch.cat(got, -1)[..., lat:]
+    assert torch.cat(got, -1).shape == y.shape == (2, 2, x.shape[-1])
     assert float((got_t - ref_t).abs().max()) <= 1e-5 * float(ref_t.pow(2).mean().sqrt())
     assert len(sizes) == 1  # every state tensor keeps its shape: the graph can carry it
-    assert int(traced.separator.frames) == x.shape[-1] // model.codec.hop
+    assert int(state.separator.frames) == x.shape[-1] // model.codec.hop
 
 
-def test_export_step_refuses_chunks_it_cannot_trace():
+def test_init_state_refuses_export_chunks_it_cannot_trace():
     model = _tiny(segment_ms=10.0)
     hop = model.codec.hop
     with pytest.raises(ValueError, match="multiple of the 8-sample hop"):
-        model.export_state(1, hop + 1)
+        model.init_state(1, chunk_samples=hop + 1)
     with pytest.raises(ValueError, match="at most one T-Local segment"):
-        model.export_state(1, 11 * hop)
+        model.init_state(1, chunk_samples=11 * hop)
     with pytest.raises(StreamingNotSupported):
-        _tiny(cache_memory=False).export_state(1, hop)
+        _tiny(cache_memory=False).init_state(1, chunk_samples=hop)
 
 
 def test_traceable_state_dict_is_unchanged():
@@ -229,13 +231,13 @@ def test_traceable_state_dict_is_unchanged():
 
 @pytest.mark.parametrize("frames", [1, 39, 40, 81, 203])
 @pytest.mark.parametrize("overrides", [{}, {"num_blocks": 1}, {"car": False, "output": "mask"}])
-def test_one_pass_separator_equals_step_from_the_initial_state(frames, overrides):
+def test_one_pass_separator_equals_the_blocked_forward_from_the_initial_state(frames, overrides):
     """TFACMSeparator.forward (what the offline ONNX export traces): every T-Local segment of a block in one
     LSTM call, the cache memory over all segments, then shifted (segments of 40 frames here)."""
     model = _tiny(**overrides)
     spec = torch.randn(2, 2, model.codec.num_bins, frames)
     with torch.no_grad():
-        ref, _ = model.separator.step(spec, model.separator.init_state(2))
+        ref, _ = model.separator.forward_block(spec, model.separator.init_state(2))
         got = model.separator(spec)
     assert got.shape == ref.shape == (2, 2, 2, model.codec.num_bins, frames)
     torch.testing.assert_close(got, ref, rtol=0, atol=1e-6)

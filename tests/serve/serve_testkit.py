@@ -68,7 +68,7 @@ class ToyCausalSeparator(SeparationModel):
     def hop(self) -> int:
         return self.config.hop
 
-    def init_state(self, batch_size: int = 1) -> ToyState:
+    def init_state(self, batch_size: int = 1, *, device=None, dtype=None, chunk_samples=None) -> ToyState:
         h, k, c = self.config.hidden, self.config.kernel, self.config.num_sources
         zeros = torch.zeros(1, batch_size, h)
         return ToyState(torch.zeros(batch_size, k - 1), (zeros, zeros.clone()),
@@ -108,7 +108,7 @@ class GainSeparator(SeparationModel):
     def is_causal(self) -> bool:
         return True
 
-    def init_state(self, batch_size: int = 1) -> torch.Tensor:
+    def init_state(self, batch_size: int = 1, *, device=None, dtype=None, chunk_samples=None) -> torch.Tensor:
         return torch.zeros((), dtype=torch.int64)
 
     def forward(self, mixture: torch.Tensor) -> torch.Tensor:
