@@ -224,9 +224,15 @@ class ResidualLSTM(nn.Module):
     def hidden_size(self) -> int:
         return self.rnn.hidden_size
 
-    def forward(self, x: torch.Tensor, state: LSTMState | None = None) -> tuple[torch.Tensor, LSTMState]:
-        if state is None:
-            state = self.rnn.init_state(x.shape[0], device=x.device, dtype=x.dtype)
+    def init_state(self, rows: int, *, device=None, dtype=None) -> LSTMState:
+        return self.rnn.init_state(rows, device=device, dtype=dtype)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Each row from a zero state."""
+        return self.step(x, self.init_state(x.shape[0], device=x.device, dtype=x.dtype))[0]
+
+    def step(self, x: torch.Tensor, state: LSTMState) -> tuple[torch.Tensor, LSTMState]:
+        """Each row continuing ``state`` (a stream's, or a segment's given start); the state after it."""
         y, state = self.rnn.step(x, state)
         return x + self.norm(y), state
 
@@ -269,10 +275,10 @@ class CausalDualPath(nn.Module):
         # segment j holds frames [jP, jP + S), zeros past the end: (B, K, D) -> (B, J, S, D)
         seg = segmentation.windows(x, size, hop, groups)
         for intra, inter in zip(self.intra, self.inter, strict=True):
-            seg = intra(seg.reshape(batch * groups, size, dim))[0].view(batch, groups, size, dim)
+            seg = intra(seg.reshape(batch * groups, size, dim)).view(batch, groups, size, dim)
             # (B, J, S, D) -> (B*S, J, D): the inter LSTM runs across segments at each position
             across = seg.transpose(1, 2).reshape(batch * size, groups, dim)
-            seg = inter(across)[0].view(batch, size, groups, dim).transpose(1, 2)
+            seg = inter(across).view(batch, size, groups, dim).transpose(1, 2)
         # 50 % overlap-add: first halves land on [jP, jP+P), second halves on [(j+1)P, (j+2)P)
         return segmentation.overlap_add(seg, hop)[:, :frames]
 
@@ -304,12 +310,12 @@ class CausalDualPath(nn.Module):
             for b, (intra, inter) in enumerate(zip(self.intra, self.inter, strict=True)):
                 st = LSTMState(ih[b, :, tracks].reshape(1, batch * nt, hidden),
                                ic[b, :, tracks].reshape(1, batch * nt, hidden))
-                z, st = intra(z.reshape(batch * nt, run, dim), st)
+                z, st = intra.step(z.reshape(batch * nt, run, dim), st)
                 ih[b, :, tracks], ic[b, :, tracks] = st.h.view(batch, nt, hidden), st.c.view(batch, nt, hidden)
                 # one inter step per (track, position), each continuing its position's own state
                 st = LSTMState(eh[b][:, index].reshape(1, batch * nt * run, hidden),
                                ec[b][:, index].reshape(1, batch * nt * run, hidden))
-                z, st = inter(z.reshape(batch * nt * run, 1, dim), st)
+                z, st = inter.step(z.reshape(batch * nt * run, 1, dim), st)
                 eh[b][:, index], ec[b][:, index] = st.h.view(batch, nt * run, hidden), st.c.view(batch, nt * run, hidden)
             outs.append(z.view(batch, nt, run, dim).sum(1))
             t, pos = t + run, pos + run

@@ -67,21 +67,28 @@ class _CausalTransformerLayer(nn.Module):
         head_dim = self.qkv.in_features // self.heads
         return self.attn.init_state(rows * self.heads, head_dim, head_dim, device=device, dtype=dtype)
 
-    def forward(self, x: torch.Tensor, cache: KVCache | None) -> tuple[torch.Tensor, KVCache | None]:
-        """``cache=None``: the whole sequence from an empty cache, and no cache back."""
-        rows, n, dim = x.shape
+    def _heads(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         # (R, n, 3D) -> 3 x (R*E, n, D/E): heads folded into the batch of the attention kernel
-        q, k, v = (
+        rows, n, dim = x.shape
+        return tuple(
             t.reshape(rows, n, self.heads, dim // self.heads).transpose(1, 2).reshape(rows * self.heads, n, -1)
             for t in self.qkv(self.norm_attn(x)).chunk(3, dim=-1)
         )
-        if cache is None:
-            a = self.attn(q, k, v)  # traceable with a run-time length (WindowedCausalAttention.forward)
-        else:
-            a, cache = self.attn.step(q, k, v, cache)
+
+    def _finish(self, x: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        rows, n, dim = x.shape
         a = a.reshape(rows, self.heads, n, dim // self.heads).transpose(1, 2).reshape(rows, n, dim)
         x = x + self.out(a)
-        return x + self.ffn(self.norm_ffn(x)), cache
+        return x + self.ffn(self.norm_ffn(x))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The whole sequence from an empty cache (traceable with a run-time length:
+        ``WindowedCausalAttention.forward``)."""
+        return self._finish(x, self.attn(*self._heads(x)))
+
+    def step(self, x: torch.Tensor, cache: KVCache) -> tuple[torch.Tensor, KVCache]:
+        a, cache = self.attn.step(*self._heads(x), cache)
+        return self._finish(x, a), cache
 
 
 class TransformerStack(nn.Module):
@@ -97,16 +104,22 @@ class TransformerStack(nn.Module):
         """One key/value cache per layer (each bounded by the layer's window)."""
         return tuple(layer.init_state(rows, device=device, dtype=dtype) for layer in self.layers)
 
-    def forward(self, x: torch.Tensor, positions: torch.Tensor, cache: tuple[KVCache, ...] | None = None
-                ) -> tuple[torch.Tensor, tuple[KVCache, ...] | None]:
-        """``cache=None``: the whole sequence from empty caches (what ``init_state`` starts), no caches back."""
-        z = x + _sinusoid(positions, self.dim).to(x.dtype)
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The whole sequence from empty caches (what ``init_state`` starts), positions 0, 1, ..."""
+        z = x + _sinusoid(torch.arange(x.shape[1], device=x.device), self.dim).to(x.dtype)
+        for layer in self.layers:
+            z = layer(z)
+        return x + self.norm(z)
+
+    def step(self, x: torch.Tensor, cache: tuple[KVCache, ...]) -> tuple[torch.Tensor, tuple[KVCache, ...]]:
+        """The next frames; their positions continue the caches' count (a restarted cache: from 0)."""
+        start = int(cache[0].count)
+        z = x + _sinusoid(torch.arange(start, start + x.shape[1], device=x.device), self.dim).to(x.dtype)
         new = []
-        for layer, layer_cache in zip(self.layers, (None,) * len(self.layers) if cache is None else cache,
-                                      strict=True):
-            z, c = layer(z, layer_cache)
+        for layer, layer_cache in zip(self.layers, cache, strict=True):
+            z, c = layer.step(z, layer_cache)
             new.append(c)
-        return x + self.norm(z), None if cache is None else tuple(new)
+        return x + self.norm(z), tuple(new)
 
 
 class ReSepFormerState(NamedTuple):
@@ -149,12 +162,11 @@ class ReSepFormerCore(nn.Module):
         groups = segmentation.segment_count(frames, size)
         # (B, K, N) -> (B, J, S, N), zeros past the end -> (B*J, S, N)
         seg = segmentation.split(x, size, groups).reshape(batch * groups, size, dim)
-        inside = torch.arange(size, device=x.device)
         for block, intra in enumerate(self.intra):
-            seg, _ = intra(seg, inside)
+            seg = intra(seg)
             if block < len(self.memory):
                 seg = seg.view(batch, groups, size, dim)
-                mem, _ = self.memory[block](seg.mean(2), torch.arange(groups, device=x.device))
+                mem = self.memory[block](seg.mean(2))
                 # causal shift: segment j receives the memory of segment j - 1 (segment 0: nothing)
                 seg = (seg + nn.functional.pad(mem[:, :-1], (0, 0, 1, 0)).unsqueeze(2)).view(batch * groups, size, dim)
         return seg.reshape(batch, groups * size, dim)[:, :frames]
@@ -174,25 +186,22 @@ class ReSepFormerCore(nn.Module):
         seg_sum, pending = state.seg_sum.clone(), state.pending.clone()
         t, pos, outs = int(state.frames), 0, []
         while pos < frames:
-            r, j = t % size, t // size
+            r = t % size
             run = min(size - r, frames - pos)
             if r == 0:  # a new segment: its intra attention starts from an empty cache
                 intra_caches = [tuple(layer.attn.restart(c) for layer, c in zip(stack.layers, caches, strict=True))
                                 for stack, caches in zip(self.intra, intra_caches, strict=True)]
                 seg_sum.zero_()
             z = x[:, pos:pos + run]
-            inside = torch.arange(r, r + run, device=x.device)
             for block, intra in enumerate(self.intra):
                 if block > 0:
                     z = z + pending[block - 1].unsqueeze(1)
-                z, intra_caches[block] = intra(z, inside, intra_caches[block])
+                z, intra_caches[block] = intra.step(z, intra_caches[block])  # positions r .. r + run - 1
                 if block < len(self.memory):
                     seg_sum[block] += z.sum(1)
-            if r + run == size:  # the segment closed: one memory step per block
-                index = torch.tensor([j], device=x.device)
+            if r + run == size:  # the segment closed: one memory step per block, at position t // size (the memory caches' count)
                 for block, memory in enumerate(self.memory):
-                    mem, memory_caches[block] = memory((seg_sum[block] / size).unsqueeze(1), index,
-                                                       memory_caches[block])
+                    mem, memory_caches[block] = memory.step((seg_sum[block] / size).unsqueeze(1), memory_caches[block])
                     pending[block] = mem[:, 0]
             outs.append(z)
             t, pos = t + run, pos + run

@@ -71,8 +71,11 @@ class SkiMCore(nn.Module):
         """MemLSTMs of ``layer`` on final seg states ``(1, B, J, H)`` -> (output states, new h-mem, new c-mem)."""
         mem_h, mem_c = self.mem[layer]
         _, batch, groups, hidden = last.h.shape
-        h, sh = mem_h(last.h.view(batch, groups, hidden), None if state is None else state[0])
-        c, sc = mem_c(last.c.view(batch, groups, hidden), None if state is None else state[1])
+        if state is None:  # the offline pass: every segment at once, from zero memory states
+            state = (mem_h.init_state(batch, device=last.h.device, dtype=last.h.dtype),
+                     mem_c.init_state(batch, device=last.c.device, dtype=last.c.dtype))
+        h, sh = mem_h.step(last.h.view(batch, groups, hidden), state[0])
+        c, sc = mem_c.step(last.c.view(batch, groups, hidden), state[1])
         return LSTMState(h, c), sh, sc
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -82,9 +85,9 @@ class SkiMCore(nn.Module):
         groups = segmentation.segment_count(frames, size)
         # (B, K, N) -> (B, J, S, N), zeros past the end -> (B*J, S, N)
         seg = segmentation.split(x, size, groups).reshape(batch * groups, size, dim)
-        init = None
+        init = self.seg[0].init_state(batch * groups, device=x.device, dtype=x.dtype)  # the first layer's segments start from zeros
         for layer, seg_lstm in enumerate(self.seg):
-            seg, last = seg_lstm(seg, init)
+            seg, last = seg_lstm.step(seg, init)
             if layer < len(self.mem):
                 last = LSTMState(last.h.view(1, batch, groups, hidden), last.c.view(1, batch, groups, hidden))
                 mem, _, _ = self._memory(layer, last, None)
@@ -111,7 +114,7 @@ class SkiMCore(nn.Module):
             run = min(size - r, frames - pos)
             z = x[:, pos:pos + run]
             for layer, seg_lstm in enumerate(self.seg):
-                z, st = seg_lstm(z, LSTMState(sh[layer], sc[layer]))
+                z, st = seg_lstm.step(z, LSTMState(sh[layer], sc[layer]))
                 sh[layer], sc[layer] = st.h, st.c
             if r + run == size:  # the segment closed: memory step, next segment's initial states
                 # top-down, so a layer's final state is read before the layer below overwrites it

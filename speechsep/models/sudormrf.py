@@ -85,10 +85,12 @@ class UBlockState(NamedTuple):
         (resolution ``q - 1``, or the expanded input for ``q = 0``), each ``(B, M, dw_kernel - 1)``.
     lasts: per resolution ``q >= 1``, its last summed (resolution q and coarser) frame ``(B, M, 1)``:
         the coarse frame an odd finer frame at the start of the next chunk is upsampled from.
+    position: input frames the block has had (where each resolution's next frame lies).
     """
 
     caches: list[torch.Tensor]
     lasts: list[torch.Tensor]
+    position: int = 0
 
 
 def _upsample(coarse: torch.Tensor, last: torch.Tensor | None, position: int, count: int) -> torch.Tensor:
@@ -142,55 +144,54 @@ class UConvBlock(nn.Module):
             return x.new_zeros(x.shape[0], self.hidden, 0)
         return conv(full[..., start:])
 
-    def forward(self, x: torch.Tensor, state: UBlockState | None = None,
-                position: int = 0) -> tuple[torch.Tensor, UBlockState | None]:
-        """(B, D, n) -> (B, D, n). Causal: ``x`` are frames ``position ..`` of a stream continuing
-        ``state`` (None: from the start); non-causal: the whole utterance, ``state`` stays None."""
-        y = self.expand(x)  # (B, M, n)
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, D, K) -> (B, D, K), a whole utterance (a causal block: :meth:`step` from its initial state)."""
+        if self.causal:
+            return self.step(x, self.init_state(x.shape[0], device=x.device, dtype=x.dtype))[0]
+        y = self.expand(x)  # (B, M, K)
+        levels = [self.dw_norms[0](self.dw[0](y))]
+        for q in range(1, self.depth):  # each (B, M, ceil(K_{q-1} / 2))
+            levels.append(self.dw_norms[q](self.dw[q](levels[-1])))
+        for q in range(self.depth - 1, 0, -1):
+            levels[q - 1] = levels[q - 1] + _upsample(levels[q], None, 0, levels[q - 1].shape[-1])
+        return x + self.project(self.act(self.out_norm(levels[0])))
+
+    def step(self, x: torch.Tensor, state: UBlockState) -> tuple[torch.Tensor, UBlockState]:
+        """(B, D, n) -> (B, D, n): the next ``n`` frames of a stream continuing ``state`` (causal only)."""
         if not self.causal:
-            levels = [self.dw_norms[0](self.dw[0](y))]
-            for q in range(1, self.depth):  # each (B, M, ceil(K_{q-1} / 2))
-                levels.append(self.dw_norms[q](self.dw[q](levels[-1])))
-            for q in range(self.depth - 1, 0, -1):
-                levels[q - 1] = levels[q - 1] + _upsample(levels[q], None, 0, levels[q - 1].shape[-1])
-            out = levels[0]
-        else:
-            if state is None:
-                state = self.init_state(x.shape[0], device=x.device, dtype=x.dtype)
-            levels, positions, caches = [], [], []
-            inp, pos = y, position
-            for q in range(self.depth):
-                level = self.dw_norms[q](self._causal_dw(q, inp, state.caches[q], pos))
-                full = torch.cat([state.caches[q], inp], dim=-1)
-                caches.append(full[..., full.shape[-1] - (self.kernel - 1):])
-                positions.append(pos)
-                levels.append(level)
-                inp, pos = level, -(-pos // self.dw[q].stride[0])  # the next input rate: this output's
-            positions = positions[1:] + [pos]  # positions[q]: first frame of levels[q] at its own rate
-            lasts = list(state.lasts)
-            for q in range(self.depth - 1, 0, -1):
-                fine, coarse = levels[q - 1], levels[q]
-                if fine.shape[-1]:
-                    levels[q - 1] = fine + _upsample(coarse, state.lasts[q - 1], positions[q - 1], fine.shape[-1])
-                if coarse.shape[-1]:
-                    lasts[q - 1] = coarse[..., -1:]
-            out = levels[0]
-            state = UBlockState(caches, lasts)
-        return x + self.project(self.act(self.out_norm(out))), state
+            raise ValueError("a non-causal U-ConvBlock (centred convs, global norms) reads the future and cannot stream")
+        y = self.expand(x)  # (B, M, n)
+        levels, positions, caches = [], [], []
+        inp, pos = y, state.position
+        for q in range(self.depth):
+            level = self.dw_norms[q](self._causal_dw(q, inp, state.caches[q], pos))
+            full = torch.cat([state.caches[q], inp], dim=-1)
+            caches.append(full[..., full.shape[-1] - (self.kernel - 1):])
+            positions.append(pos)
+            levels.append(level)
+            inp, pos = level, -(-pos // self.dw[q].stride[0])  # the next input rate: this output's
+        positions = positions[1:] + [pos]  # positions[q]: first frame of levels[q] at its own rate
+        lasts = list(state.lasts)
+        for q in range(self.depth - 1, 0, -1):
+            fine, coarse = levels[q - 1], levels[q]
+            if fine.shape[-1]:
+                levels[q - 1] = fine + _upsample(coarse, state.lasts[q - 1], positions[q - 1], fine.shape[-1])
+            if coarse.shape[-1]:
+                lasts[q - 1] = coarse[..., -1:]
+        out = x + self.project(self.act(self.out_norm(levels[0])))
+        return out, UBlockState(caches, lasts, state.position + x.shape[-1])
 
 
 class SuDoRMRFState(NamedTuple):
     """Streaming state of :class:`SuDoRMRF`. Sizes never depend on how long the stream has run.
 
     encoder: samples waiting for the next complete encoder frame.
-    frames: encoder frames separated so far (where each U-ConvBlock resolution's next frame lies).
-    blocks: per U-ConvBlock, its :class:`UBlockState`.
+    blocks: per U-ConvBlock, its :class:`UBlockState` (which counts the frames it has had).
     decoder: overlap-add partial sums, batch shape (B, C).
     aligner: output FIFO that returns exactly ``n`` samples per ``n`` input samples.
     """
 
     encoder: FramerState
-    frames: int
     blocks: list[UBlockState]
     decoder: OverlapAddState
     aligner: AlignerState
@@ -225,16 +226,19 @@ class SuDoRMRF(SeparationModel):
     def latency(self) -> int:
         return self.encoder.latency if self.config.causal else 0
 
-    def _masked(self, feats: torch.Tensor, blocks: list[UBlockState] | None,
-                position: int) -> tuple[torch.Tensor, list[UBlockState] | None]:
+    def _masked(self, feats: torch.Tensor, blocks: list[UBlockState] | None
+                ) -> tuple[torch.Tensor, list[UBlockState] | None]:
         """Encoder output (B, N, K) -> masked features (B, C, N, K); offline when ``blocks`` is None."""
         b, n, k = feats.shape
         w = torch.relu(feats)
         x = self.bottleneck(self.in_norm(w))  # (B, D, K)
         states = []
         for i, block in enumerate(self.blocks):
-            x, st = block(x, None if blocks is None else blocks[i], position)
-            states.append(st)
+            if blocks is None:
+                x = block(x)
+            else:
+                x, st = block.step(x, blocks[i])
+                states.append(st)
         # (B, C * N, K) -> (B, C, N, K)
         m = self.head(x).view(b, self.num_sources, n, k)
         if self.config.mask == "relu":
@@ -250,11 +254,7 @@ class SuDoRMRF(SeparationModel):
         feats = self.encoder(mixture)  # (B, N, K)
         if feats.shape[-1] == 0:
             return mixture.new_zeros(mixture.shape[0], self.num_sources, mixture.shape[-1])
-        blocks = None
-        if self.config.causal:  # the stream's code path, from its initial state
-            blocks = [blk.init_state(mixture.shape[0], device=mixture.device, dtype=mixture.dtype)
-                      for blk in self.blocks]
-        masked, _ = self._masked(feats, blocks, 0)
+        masked, _ = self._masked(feats, None)  # a causal model's blocks: their steps from initial states
         return self.decoder(masked, mixture.shape[-1])
 
     def _check_streamable(self) -> None:
@@ -267,7 +267,6 @@ class SuDoRMRF(SeparationModel):
         kw = self.state_placement(device, dtype)
         return SuDoRMRFState(
             encoder=self.encoder.init_state(batch_size),
-            frames=0,
             blocks=[blk.init_state(batch_size) for blk in self.blocks],
             decoder=self.decoder.init_state((batch_size, self.num_sources)),
             aligner=self._aligner.init_state((batch_size, self.num_sources), **kw),
@@ -278,15 +277,14 @@ class SuDoRMRF(SeparationModel):
         self._check_streamable()
         chunk = check_waveform_batch(chunk, "chunk")
         feats, encoder = self.encoder.step(chunk, state.encoder)  # (B, N, k): frames this chunk completes
-        blocks, frames = state.blocks, state.frames
+        blocks = state.blocks
         if feats.shape[-1]:
-            masked, blocks = self._masked(feats, state.blocks, frames)
-            frames += feats.shape[-1]
+            masked, blocks = self._masked(feats, state.blocks)
         else:
             masked = feats.new_zeros(feats.shape[0], self.num_sources, feats.shape[1], 0)
         samples, decoder = self.decoder.step(masked, state.decoder)
         out, aligner = self._aligner.step(samples, chunk.shape[-1], state.aligner)
-        return out, SuDoRMRFState(encoder, frames, blocks, decoder, aligner)
+        return out, SuDoRMRFState(encoder, blocks, decoder, aligner)
 
 
 def _scaled(blocks: int, **kw) -> SuDoRMRFConfig:

@@ -121,27 +121,37 @@ class BinNorm(nn.Module):
         zeros = torch.zeros(batch_size, self.num_bins, dtype=torch.float64, device=device)
         return BinNormState(count, zeros, zeros.clone())
 
-    def forward(self, x: torch.Tensor, state: BinNormState | None = None) -> tuple[torch.Tensor, BinNormState | None]:
+    def _check(self, x: torch.Tensor) -> None:
         if x.dim() != 3 or x.shape[-1] != self.num_bins:
             raise ValueError(f"BinNorm expects (B, K, {self.num_bins}); got {tuple(x.shape)}")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """A whole utterance; ``"cumulative"`` is :meth:`step` from :meth:`init_state`."""
+        self._check(x)
         if self.mode == "utterance":
             mean = x.mean(dim=1, keepdim=True)
             var = (x - mean).pow(2).mean(dim=1, keepdim=True)
-            y = (x - mean) * torch.rsqrt(var + self.eps)
-        elif self.mode == "cumulative":
-            if state is None:
-                state = self.init_state(x.shape[0], device=x.device)
-            x64 = x.double()
-            count = state.count + torch.arange(1, x.shape[1] + 1, device=x.device)  # (B, K)
-            total = state.total.unsqueeze(1) + x64.cumsum(1)  # (B, K, F)
-            total_sq = state.total_sq.unsqueeze(1) + x64.pow(2).cumsum(1)
-            mean = total / count.unsqueeze(-1)
-            var = (total_sq / count.unsqueeze(-1) - mean.pow(2)).clamp_min(0.0)
-            y = (x - mean.to(x.dtype)) * torch.rsqrt(var.to(x.dtype) + self.eps)
-            if x.shape[1]:
-                state = BinNormState(count[:, -1:], total[:, -1], total_sq[:, -1])
-        else:
-            y = x
+            return (x - mean) * torch.rsqrt(var + self.eps) * self.weight + self.bias
+        if self.mode == "cumulative":
+            return self.step(x, self.init_state(x.shape[0], device=x.device))[0]
+        return x * self.weight + self.bias
+
+    def step(self, x: torch.Tensor, state: BinNormState) -> tuple[torch.Tensor, BinNormState]:
+        """The next frames of a stream (``"cumulative"`` or ``"none"``: an utterance's statistics read the future)."""
+        self._check(x)
+        if self.mode == "utterance":
+            raise ValueError("BinNorm mode 'utterance' normalises by the whole utterance and cannot stream")
+        if self.mode == "none":
+            return x * self.weight + self.bias, state
+        x64 = x.double()
+        count = state.count + torch.arange(1, x.shape[1] + 1, device=x.device)  # (B, K)
+        total = state.total.unsqueeze(1) + x64.cumsum(1)  # (B, K, F)
+        total_sq = state.total_sq.unsqueeze(1) + x64.pow(2).cumsum(1)
+        mean = total / count.unsqueeze(-1)
+        var = (total_sq / count.unsqueeze(-1) - mean.pow(2)).clamp_min(0.0)
+        y = (x - mean.to(x.dtype)) * torch.rsqrt(var.to(x.dtype) + self.eps)
+        if x.shape[1]:
+            state = BinNormState(count[:, -1:], total[:, -1], total_sq[:, -1])
         return y * self.weight + self.bias, state
 
     def extra_repr(self) -> str:
@@ -161,14 +171,18 @@ class _Layer(nn.Module):
         self.output_size = hidden if causal else 2 * hidden
         self.residual = residual and input_size == self.output_size
 
-    def forward(self, x: torch.Tensor, state: LSTMState | None) -> tuple[torch.Tensor, LSTMState | None]:
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """A whole utterance (a causal layer: :meth:`step` from a zero state)."""
         if self.causal:
-            if state is None:
-                state = self.rnn.init_state(x.shape[0], device=x.device, dtype=x.dtype)
-            y, state = self.rnn.step(x, state)
-        else:
-            with heavy_kernel:
-                y, _ = self.rnn(x)
+            return self.step(x, self.rnn.init_state(x.shape[0], device=x.device, dtype=x.dtype))[0]
+        with heavy_kernel:
+            y, _ = self.rnn(x)
+        return x + y if self.residual else y
+
+    def step(self, x: torch.Tensor, state: LSTMState) -> tuple[torch.Tensor, LSTMState]:
+        if not self.causal:
+            raise ValueError("a bidirectional LSTM layer reads the future and cannot stream")
+        y, state = self.rnn.step(x, state)
         return (x + y if self.residual else y), state
 
 
@@ -239,14 +253,21 @@ class TFMask(SeparationModel):
     ) -> tuple[torch.Tensor, tuple[BinNormState, list[LSTMState]] | None]:
         """Mixture STFT (B, F, K) -> masked source spectra (B, C, F, K); offline when ``state`` is None."""
         b, f, k = spec.shape
-        norm_state, lstm_states = state if state is not None else (None, [None] * len(self.layers))
-        x, norm_state = self.norm(self._features(spec), norm_state)  # (B, K, F)
-        new_states = []
-        for i, (layer, h) in enumerate(zip(self.layers, lstm_states, strict=True)):
+        x = self._features(spec)  # (B, K, F)
+        if state is None:
+            x = self.norm(x)
+        else:
+            norm_state, lstm_states = state
+            x, norm_state = self.norm.step(x, norm_state)
+            new_states = []
+        for i, layer in enumerate(self.layers):
             if i:
                 x = self.dropout(x)
-            x, h = layer(x, h)
-            new_states.append(h)
+            if state is None:
+                x = layer(x)
+            else:
+                x, h = layer.step(x, lstm_states[i])
+                new_states.append(h)
         # (B, K, C * parts * F) -> (B, K, C, parts, F) -> (B, C, parts, F, K); the STFT's real dtype
         # (float32 under bf16 autocast) for the complex product
         m = self.head(x).view(b, k, self.num_sources, self.parts, f).permute(0, 2, 3, 4, 1)
@@ -266,10 +287,7 @@ class TFMask(SeparationModel):
     def forward(self, mixture: torch.Tensor) -> torch.Tensor:
         mixture = check_waveform_batch(mixture)
         spec = self.stft(mixture)  # complex (B, F, K)
-        state = None
-        if self.config.causal:  # the stream's code path, from its initial state
-            state = (self.norm.init_state(mixture.shape[0], device=mixture.device), [None] * len(self.layers))
-        masked, _ = self._masks(spec, state)
+        masked, _ = self._masks(spec, None)  # a causal model's modules: their steps from initial states
         return self.istft(masked, mixture.shape[-1])
 
     def _check_streamable(self) -> None:

@@ -97,7 +97,7 @@ class _SubbandTemporal(nn.Module):
         return TemporalState(frames, self.lstm.init_state(batch * bins, device=device, dtype=dtype),
                              self.deconv.init_state(batch * bins, device=device, dtype=dtype))
 
-    def forward(self, x: torch.Tensor, state: TemporalState) -> tuple[torch.Tensor, TemporalState]:
+    def step(self, x: torch.Tensor, state: TemporalState) -> tuple[torch.Tensor, TemporalState]:
         batch, channels, bins, frames = x.shape
         # the unfold window of frame k covers frames k-I+1 .. k: the past I-1 come from the state
         full = torch.cat([state.frames, self.norm(x)], dim=-1)
@@ -140,19 +140,23 @@ class _FullBandAttention(nn.Module):
         batch, heads, ch, bins, frames = z.shape
         return z.permute(0, 1, 4, 2, 3).reshape(batch * heads, frames, ch * bins)
 
-    def forward(self, x: torch.Tensor, cache: KVCache | None) -> tuple[torch.Tensor, KVCache | None]:
-        """``cache=None``: the whole sequence from an empty cache, and no cache back."""
-        batch, channels, bins, frames = x.shape
-        q = self._flat([f(x) for f in self.query])
-        k = self._flat([f(x) for f in self.key])
-        v = self._flat([f(x) for f in self.value])
-        if cache is None:
-            out = self.attn(q, k, v)  # (B*L, K, D/L*F), block-parallel while traced
-        else:
-            out, cache = self.attn.step(q, k, v, cache)
+    def _qkv(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        return (self._flat([f(x) for f in self.query]), self._flat([f(x) for f in self.key]),
+                self._flat([f(x) for f in self.value]))
+
+    def _out(self, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
         # (B*L, K, D/L*F) -> (B, L, K, D/L, F) -> (B, D, F, K)
+        batch, channels, bins, frames = x.shape
         out = out.view(batch, self.heads, frames, channels // self.heads, bins).permute(0, 1, 3, 4, 2)
-        return x + self.proj(out.reshape(batch, channels, bins, frames)), cache
+        return x + self.proj(out.reshape(batch, channels, bins, frames))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The whole sequence from an empty cache (block-parallel while traced)."""
+        return self._out(x, self.attn(*self._qkv(x)))
+
+    def step(self, x: torch.Tensor, cache: KVCache) -> tuple[torch.Tensor, KVCache]:
+        out, cache = self.attn.step(*self._qkv(x), cache)
+        return self._out(x, out), cache
 
 
 class TFGridNetState(NamedTuple):
@@ -194,17 +198,21 @@ class TFGridNetCore(nn.Module):
             self.conv_out.init_state(batch, self.bins, device=device, dtype=dtype),
         )
 
-    def forward(self, spec: torch.Tensor, state: TFGridNetState | None = None
-                ) -> tuple[torch.Tensor, TFGridNetState]:
-        """Offline when ``state`` is None (a fresh stream); the new state is returned either way, except
-        while traced (the offline ONNX export), where the attention runs in one block-parallel pass over a
-        run-time number of frames and its entries of the returned state are None."""
+    def forward(self, spec: torch.Tensor) -> torch.Tensor:
+        """The whole utterance: :meth:`step` from the initial state, except while traced (the offline ONNX
+        export), where each attention runs in one block-parallel pass over a run-time number of frames."""
+        state = self.init_state(spec.shape[0], device=spec.device, dtype=spec.dtype)
+        return self._run(spec, state, whole=torch.jit.is_tracing())[0]
+
+    def step(self, spec: torch.Tensor, state: TFGridNetState) -> tuple[torch.Tensor, TFGridNetState]:
+        return self._run(spec, state, whole=False)
+
+    def _run(self, spec: torch.Tensor, state: TFGridNetState, *, whole: bool) -> tuple[torch.Tensor, TFGridNetState]:
+        """``whole``: the attentions run block-parallel (:meth:`_FullBandAttention.forward`) and their
+        entries of the returned state are None."""
         if spec.dim() != 4 or spec.shape[1:3] != (2, self.bins):
             raise ValueError(f"TFGridNetCore expects (B, 2, {self.bins}, K); got {tuple(spec.shape)}")
         batch, frames = spec.shape[0], spec.shape[-1]
-        whole = state is None and torch.jit.is_tracing()
-        if state is None:
-            state = self.init_state(batch, device=spec.device, dtype=spec.dtype)
         if frames == 0:
             return spec.new_zeros(batch, self.num_sources, 2, self.bins, 0), state
         x, conv_in = self.conv_in.step(spec, state.conv_in)
@@ -212,8 +220,8 @@ class TFGridNetCore(nn.Module):
         temporal, attention = [], []
         for intra, tmp, att, t_state, a_state in zip(self.intra, self.temporal, self.attention, state.temporal,
                                                      state.attention, strict=True):
-            x, t_state = tmp(intra(x), t_state)
-            x, a_state = att(x, None if whole else a_state)
+            x, t_state = tmp.step(intra(x), t_state)
+            x, a_state = (att(x), None) if whole else att.step(x, a_state)
             temporal.append(t_state)
             attention.append(a_state)
         y, conv_out = self.conv_out.step(x, state.conv_out)
@@ -294,7 +302,7 @@ class TFGridNetCausal(SeparationModel):
     def forward(self, mixture: torch.Tensor) -> torch.Tensor:
         """(B, T) or (B, 1, T) -> (B, C, T)."""
         mixture = check_waveform_batch(mixture)
-        spectra, _ = self.core(self.codec.encode(mixture))
+        spectra = self.core(self.codec.encode(mixture))
         return self.codec.decode(spectra, mixture.shape[-1])
 
     def init_state(self, batch_size: int = 1, *, device=None, dtype=None, chunk_samples: int | None = None
@@ -311,7 +319,7 @@ class TFGridNetCausal(SeparationModel):
         """(B, n) -> (B, C, n): the offline output delayed by ``latency`` samples."""
         chunk = check_waveform_batch(chunk, "chunk")
         spec, analysis = self.codec.encoder.step(chunk, state.analysis)
-        spectra, core = self.core(spec, state.core)
+        spectra, core = self.core.step(spec, state.core)
         samples, synthesis = self.codec.decoder.step(spectra, state.synthesis)
         out, aligner = self.aligner.step(samples, chunk.shape[-1], state.aligner)
         return out, TFGridNetCausalState(analysis, core, synthesis, aligner)
