@@ -31,7 +31,7 @@ from speechsep.data.packages import PackageError, cache_dir, download_deb, unpac
 from speechsep.data.sources import DEFAULT_SOURCES, SOURCES, Listing, SourceError, SourceUtterance, get_source
 from speechsep.data.utterances import Utterances
 
-__all__ = ["SpeechOptions", "TINY_SOURCES", "WORD_SOURCES", "fetch_sources", "make_speech", "assign_splits",
+__all__ = ["SpeechOptions", "TINY_SOURCES", "WORD_SOURCES", "TRAIN_ONLY_SOURCES", "fetch_sources", "make_speech", "assign_splits",
            "bandwidth_edge", "power_spectrum", "skip_reason_key"]
 
 TINY_SOURCES = ("fotaq", "drascula-en", "drascula-es", "asterisk-fr-armelle", "asterisk-es-co", "festvox-ru")
@@ -39,6 +39,11 @@ TINY_SOURCES = ("fotaq", "drascula-en", "drascula-es", "asterisk-fr-armelle", "a
 
 WORD_SOURCES = frozenset({"klettres", "ktuberling", "hedgewars"})
 """Sources of single words and shouts: they add voices to training, never a test sentence."""
+
+TRAIN_ONLY_SOURCES = frozenset({"beneath-a-steel-sky"})
+"""Sources whose speakers are unlabelled (one pool of many voices): they cannot be kept out of training
+reliably, so they only train, and :func:`assign_splits` does not see them at all (adding one leaves
+every other speaker's split as it was)."""
 
 MIN_SECONDS = 0.3  # shorter decoded lines are left out: a click or a breath, not a voice
 
@@ -164,7 +169,7 @@ def assign_splits(
     max_group_share: float = 0.12, held_out_sources: frozenset[str] | None = None,
     min_groups: tuple[int, int] = (5, 4), min_sources: tuple[int, int] = (3, 3),
 ) -> dict[str, str]:
-    """Speaker -> split, moving whole actor groups.
+    """Speaker -> split, moving whole actor groups; speakers of :data:`TRAIN_ONLY_SOURCES` always train.
 
     A group is eligible for a held-out split when its source speaks in sentences (not in
     :data:`WORD_SOURCES`), it has at least ``min_group_seconds`` of speech (enough lines to fill
@@ -174,7 +179,21 @@ def assign_splits(
     mixes sources: test until it holds ``test_share`` of the speech, ``min_groups[0]`` actor groups
     from ``min_sources[0]`` sources and four speakers; then valid likewise (``[1]``, three speakers).
     A held-out mixture pairs two groups, so the groups, not the characters, are its variety.
+
+    Train-only speakers are set aside before anything else (the shares, the largest group and the
+    seeded order are those of the other speakers), so adding such a source changes no other split.
     """
+    train_only = [s for s in seconds if source_of[s] in TRAIN_ONLY_SOURCES]
+    if train_only:
+        others = {s: v for s, v in seconds.items() if source_of[s] not in TRAIN_ONLY_SOURCES}
+        if not others:
+            raise ValueError(f"no held-out voices: every source read is training-only "
+                             f"({', '.join(sorted({source_of[s] for s in train_only}))}); add sources (--sources)")
+        split_of = assign_splits(
+            others, group_of, source_of, seed, test_share=test_share, valid_share=valid_share,
+            min_group_seconds=min_group_seconds, max_group_share=max_group_share, held_out_sources=held_out_sources,
+            min_groups=min_groups, min_sources=min_sources)
+        return {s: split_of.get(s, "train") for s in seconds}
     total = sum(seconds.values())
     group_speakers: dict[str, list[str]] = defaultdict(list)
     for s in sorted(seconds):

@@ -6,8 +6,10 @@ import pytest
 from data_fakes import write_fake_package
 
 from speechsep.data import sources as sources_module
+from speechsep.data import voices
 from speechsep.data.sources import RESERVED_PACKAGES, SOURCES, get_source, is_reserved
 from speechsep.data.voices import (
+    TRAIN_ONLY_SOURCES,
     WORD_SOURCES,
     SpeechOptions,
     assign_splits,
@@ -106,6 +108,48 @@ def test_assign_splits_moves_whole_groups_and_mixes_sources():
             assert len({group_of[s] for s in held}) >= groups
             assert sum(seconds[s] for s in held) >= 0.1 * sum(seconds.values())
     assert "klettres" in WORD_SOURCES
+
+
+def test_train_only_sources_are_never_held_out_and_move_no_other_speaker():
+    seconds, group_of, source_of = {}, {}, {}
+    for src in ("game", "prompts", "reads", "stamps", "klettres"):
+        for k in range(6):
+            spk = f"{src}/{k}"
+            seconds[spk] = 600.0
+            group_of[spk] = f"{src}/cast" if src == "game" else spk
+            source_of[spk] = src
+    bass = "beneath-a-steel-sky/pool"
+    assert "beneath-a-steel-sky" in TRAIN_ONLY_SOURCES
+    kwargs = {"test_share": 0.1, "valid_share": 0.1, "max_group_share": 0.3}
+    for pool_seconds in (600.0, 6000.0, 60000.0):  # an eligible size; the largest group; most of all speech
+        with_pool = {**seconds, bass: pool_seconds}
+        groups = {**group_of, bass: "beneath-a-steel-sky/cast"}
+        sources = {**source_of, bass: "beneath-a-steel-sky"}
+        for seed in range(5):
+            before = assign_splits(seconds, group_of, source_of, seed, **kwargs)
+            after = assign_splits(with_pool, groups, sources, seed, **kwargs)
+            assert after[bass] == "train"
+            assert {s: after[s] for s in before} == before  # every other speaker keeps its split
+            assert list(after) == list(with_pool)
+            # even when a caller names it as a source that may be held out
+            named = assign_splits(with_pool, groups, sources, seed, held_out_sources=frozenset(sources.values()),
+                                  **kwargs)
+            assert named[bass] == "train"
+    with pytest.raises(ValueError, match="every source read is training-only"):
+        assign_splits({bass: 600.0}, {bass: "beneath-a-steel-sky/cast"}, {bass: "beneath-a-steel-sky"}, 0)
+
+
+def test_speech_stage_adds_a_train_only_source_to_training_only(fake_sources, monkeypatch):
+    opts = SpeechOptions(sources=("fake-b", "fake-c"), package_paths=fake_sources, min_train_speakers=1,
+                         processes=1, tiny=True)
+    before = make_speech(opts, log=lambda m: None)[2]["speaker_split"]
+    monkeypatch.setattr(voices, "TRAIN_ONLY_SOURCES", frozenset({"fake-a"}))
+    opts.sources = ("fake-b", "fake-c", "fake-a")
+    utts, _, report = make_speech(opts, log=lambda m: None)
+    after = report["speaker_split"]
+    assert {s: v for s, v in after.items() if not s.startswith("fake-a/")} == before
+    assert {after["fake-a/hero"], after["fake-a/villain"]} == {"train"}
+    assert {utts.splits[i] for i, s in enumerate(utts.sources) if s == "fake-a"} == {"train"}
 
 
 def test_bandwidth_edge_finds_a_codec_cutoff():

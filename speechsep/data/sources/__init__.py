@@ -33,12 +33,16 @@ SOURCES: dict[str, str] = {
     "klettres": "speechsep.data.sources.klettres:KLettres",
     "ktuberling": "speechsep.data.sources.ktuberling:KTuberling",
     "hedgewars": "speechsep.data.sources.hedgewars:HedgewarsVoices",
+    "beneath-a-steel-sky": "speechsep.data.sources.steel_sky:SteelSkySource",
 }
 
 DEFAULT_SOURCES: tuple[str, ...] = tuple(name for name in SOURCES if name != "hedgewars")
 """What ``speechsep data demo`` reads when ``--sources`` is not given. Hedgewars is left out: every
 pack measures as pitch-raised (median F0 290-400 Hz, third formant 4.0-4.6 kHz against 2.6-3.4 kHz
-for adult readers), i.e. processed cartoon voices, not natural speech; ``--sources`` can add it."""
+for adult readers), i.e. processed cartoon voices, not natural speech; ``--sources`` can add it.
+Beneath a Steel Sky is read, last, for training only (its lines carry no speaker:
+``speechsep.data.voices.TRAIN_ONLY_SOURCES``); being last, it leaves every other utterance's index
+in the corpus as it was."""
 
 RESERVED_PACKAGES: frozenset[str] = frozenset({
     "asterisk-core-sounds-en", "asterisk-core-sounds-es", "asterisk-core-sounds-fr", "asterisk-core-sounds-it",

@@ -30,6 +30,7 @@ FOLDERS = [
     ("ktuberling", "usr/share/ktuberling/sounds"),
     ("tuxpaint-stamps", "usr/share/tuxpaint/stamps"),
     ("warzone2100", "usr/share/games/warzone2100"),
+    ("beneath-a-steel-sky", "usr/share/scummvm/beneath-a-steel-sky"),
 ]
 
 
