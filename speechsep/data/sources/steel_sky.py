@@ -37,7 +37,10 @@ actor may voice several characters anyway. So every line is one speaker, ``pool`
 group, ``beneath-a-steel-sky/cast``: the mixer never pairs two lines of the game with each other
 (a group of one speaker cannot be paired with itself, and pitch pairing only splits a group into
 its speakers), and :data:`speechsep.data.voices.TRAIN_ONLY_SOURCES` keeps the source out of the
-held-out splits, since unlabelled voices cannot be kept out of training reliably.
+held-out splits, since unlabelled voices cannot be kept out of training reliably. How many voices the
+pool holds is not known: the median pitch of 400 random lines (YIN, :mod:`speechsep.data.pitch`)
+spreads from 97 to 274 Hz (5th to 95th percentile, 18 semitones), most lines at 100-160 Hz and 37 %
+above 165 Hz, so several men and at least some women (or raised voices); pitch cannot count them.
 """
 
 from __future__ import annotations
