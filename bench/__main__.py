@@ -24,6 +24,7 @@ TOOLS: dict[str, tuple[str, str]] = {
     "learn-diagnose": ("bench.learn.diagnose", "why a separator plateaus: ceiling, voices, capacity"),
     "average-weights": ("bench.learn.average", "the mean of several checkpoints' weights (checkpoint averaging)"),
     "paired-diff": ("bench.learn.paired", "two models' eval CSVs compared mixture by mixture (bootstrap interval)"),
+    "recipes": ("bench.recipes", "regenerate the shipped training recipes from their tables (not a measurement)"),
     "gpu-pack": ("bench.gpu.pack", "a demo corpus's training half, small enough to travel to a GPU machine"),
     "gpu-unpack": ("bench.gpu.unpack", "unpack it there into a corpus the trainer reads"),
     "gpu-weights": ("bench.gpu.weights", "a checkpoint's weights alone, small enough to come back"),
