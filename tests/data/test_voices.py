@@ -87,7 +87,8 @@ def test_a_corrupt_package_is_named_and_left_out(fake_sources, tmp_path):
         make_speech(opts, log=lambda m: None)
 
 
-def test_assign_splits_moves_whole_groups_and_mixes_sources():
+def _five_sources() -> tuple[dict, dict, dict]:
+    """Six 10-minute speakers from each of five sources: one game cast (one group), the rest one group each."""
     seconds, group_of, source_of = {}, {}, {}
     for src in ("game", "prompts", "reads", "stamps", "klettres"):
         for k in range(6):
@@ -95,6 +96,11 @@ def test_assign_splits_moves_whole_groups_and_mixes_sources():
             seconds[spk] = 600.0
             group_of[spk] = f"{src}/cast" if src == "game" else spk
             source_of[spk] = src
+    return seconds, group_of, source_of
+
+
+def test_assign_splits_moves_whole_groups_and_mixes_sources():
+    seconds, group_of, source_of = _five_sources()
     for seed in range(5):
         split_of = assign_splits(seconds, group_of, source_of, seed, test_share=0.1, valid_share=0.1,
                                  max_group_share=0.3)
@@ -111,13 +117,7 @@ def test_assign_splits_moves_whole_groups_and_mixes_sources():
 
 
 def test_train_only_sources_are_never_held_out_and_move_no_other_speaker():
-    seconds, group_of, source_of = {}, {}, {}
-    for src in ("game", "prompts", "reads", "stamps", "klettres"):
-        for k in range(6):
-            spk = f"{src}/{k}"
-            seconds[spk] = 600.0
-            group_of[spk] = f"{src}/cast" if src == "game" else spk
-            source_of[spk] = src
+    seconds, group_of, source_of = _five_sources()
     bass = "beneath-a-steel-sky/pool"
     assert "beneath-a-steel-sky" in TRAIN_ONLY_SOURCES
     kwargs = {"test_share": 0.1, "valid_share": 0.1, "max_group_share": 0.3}
