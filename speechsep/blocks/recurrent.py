@@ -55,10 +55,9 @@ class CausalLSTM(nn.Module):
                            dtype=dtype or weight.dtype)
         return LSTMState(zero, zero.clone())
 
-    def forward(self, x: torch.Tensor, state: LSTMState | None = None) -> torch.Tensor:
-        if state is None:
-            state = self.init_state(x.shape[0 if self.batch_first else 1], device=x.device)
-        return self.step(x, state)[0]
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The whole sequence from a zero state."""
+        return self.step(x, self.init_state(x.shape[0 if self.batch_first else 1], device=x.device))[0]
 
     def step(self, x: torch.Tensor, state: LSTMState) -> tuple[torch.Tensor, LSTMState]:
         if x.dim() != 3 or x.shape[-1] != self.input_size:
