@@ -39,7 +39,6 @@ is masked, and a masked key weighs exactly 0), so only float rounding differs; m
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from typing import NamedTuple
 
 import torch
@@ -124,28 +123,17 @@ class WindowedCausalAttention(nn.Module):
                 f"{tuple(v.shape)}"
             )
 
-    def _attend(self, q: torch.Tensor, keys: Sequence[torch.Tensor], values: Sequence[torch.Tensor],
-                a: torch.Tensor, j: torch.Tensor, blocked: torch.Tensor | None = None) -> torch.Tensor:
-        """Queries ``(..., n, D_k)`` against keys/values ``(..., m, D)`` given as consecutive parts of the key
-        axis (a step's cache, then its new frames: scored part by part, so they are never concatenated);
-        ``a`` ``(n, 1)`` and ``j`` ``(1, m)`` place them on one frame axis shifted by ``window - 1`` (query
-        ``a`` sees keys ``a .. a + window - 1``); ``blocked`` (broadcast to the scores) masks keys that are
-        not real frames."""
+    def _attend(self, q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, a: torch.Tensor,
+                j: torch.Tensor, blocked: torch.Tensor | None = None) -> torch.Tensor:
+        """Queries ``(..., n, D_k)`` against keys/values ``(..., m, D)``; ``a`` ``(n, 1)`` and ``j`` ``(1, m)``
+        place them on one frame axis shifted by ``window - 1`` (query ``a`` sees keys ``a .. a + window - 1``);
+        ``blocked`` (broadcast to the scores) masks keys that are not real frames."""
         mask = (j < a) | (j > a + (self.window - 1))
         if blocked is not None:
             mask = mask | blocked
         with heavy_kernel:  # the products over the whole window: worth several threads (speechsep.threads)
-            parts = [torch.matmul(q, part.transpose(-2, -1)) for part in keys]
-            scores = (torch.cat(parts, dim=-1) if len(parts) != 1 else parts[0]) * (1.0 / math.sqrt(q.shape[-1]))
-            weights = F.softmax(scores.masked_fill(mask, float("-inf")), dim=-1)
-            if len(values) == 1:
-                return torch.matmul(weights, values[0])
-            out, start = None, 0
-            for part in values:
-                width = part.shape[-2]
-                term = torch.matmul(weights[..., start : start + width], part)
-                out, start = (term if out is None else out + term), start + width
-            return out
+            scores = torch.matmul(q, keys.transpose(-2, -1)) * (1.0 / math.sqrt(q.shape[-1]))
+            return torch.matmul(F.softmax(scores.masked_fill(mask, float("-inf")), dim=-1), values)
 
     def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         """Whole sequences from an empty cache: ``(B, K, D_k)``, ``(B, K, D_k)``, ``(B, K, D_v)`` -> ``(B, K, D_v)``."""
@@ -183,7 +171,7 @@ class WindowedCausalAttention(nn.Module):
         j = torch.arange((lookback + 1) * size, device=q.device).unsqueeze(0) + (past - lookback * size)
         # keys before frame 0 (the zero blocks) are no frames: (J, 1, (R + 1) Q)
         first = torch.arange(count, device=q.device).view(-1, 1, 1) * size
-        out = self._attend(blocks(q, 0), (keys,), (values,), a, j, blocked=first + j - past < 0)  # (B, J, Q, D_v)
+        out = self._attend(blocks(q, 0), keys, values, a, j, blocked=first + j - past < 0)  # (B, J, Q, D_v)
         return out.reshape(q.shape[0], count * size, v.shape[-1])[:, :n]
 
     def step(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cache: KVCache
@@ -227,7 +215,7 @@ class WindowedCausalAttention(nn.Module):
             a = torch.arange(s, e, device=q.device).unsqueeze(1)  # query times; _attend's key axis is time + past
             j = torch.arange(t0 - count + past, e + past, device=q.device).unsqueeze(0)
             span = slice(t0 - origin, count + e - origin)
-            outs.append(self._attend(q[:, s:e], [keys[:, span]], [values[:, span]], a, j))
+            outs.append(self._attend(q[:, s:e], keys[:, span], values[:, span], a, j))
         out = torch.cat(outs, dim=1) if len(outs) != 1 else outs[0]
         if in_place:
             return out, KVCache(cache.keys, cache.values, cache.count + n)
@@ -262,7 +250,7 @@ class WindowedCausalAttention(nn.Module):
             # a span of the whole join is the join itself: a traced slice would copy it (a third of the
             # exported step's slicing time)
             part_k, part_v = (keys, values) if (lo, hi) == (0, size + n) else (keys[:, lo:hi], values[:, lo:hi])
-            outs.append(self._attend(q[:, s:e], [part_k], [part_v], a, j_all[lo:hi].unsqueeze(0),
+            outs.append(self._attend(q[:, s:e], part_k, part_v, a, j_all[lo:hi].unsqueeze(0),
                                      blocked=no_frame[lo:hi].unsqueeze(0)))
         out = torch.cat(outs, dim=1) if len(outs) != 1 else outs[0]
         if sliding:  # the window after this step: a fixed slice

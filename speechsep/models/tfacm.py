@@ -88,9 +88,10 @@ class _RealDFT(nn.Module):
     analyse: ``(B, L)`` samples -> ``(B, 2, F, K)`` real/imag channels of the K = (L - W) / H + 1 frames
     they hold, as ``ComplexCodec`` lays them out;
     synthesise: ``(B, C, 2, F, K)`` -> ``(B, C, (K - 1) H + W)``: every frame's irfft times the synthesis
-    window (one matrix product with the inverse DFT basis), overlap-added as R = ceil(W / H) shifted sums
-    of whole hops (a transposed convolution does the same in one op but is several times slower on CPU
-    for these shapes, and ONNX's Col2Im needs opset 18).
+    window, overlap-added. Eagerly, one matrix product with the inverse DFT basis and R = ceil(W / H)
+    shifted sums of whole hops (a transposed convolution is several times slower in PyTorch on CPU for
+    these shapes); in a trace, that one transposed convolution, which onnxruntime runs faster than the
+    R pads and sums (BENCHMARKS.md, tfacm: "One streaming step for every model").
     """
 
     def __init__(self, codec: ComplexCodec):
