@@ -252,22 +252,23 @@ class TFMask(SeparationModel):
         self, spec: torch.Tensor, state: tuple[BinNormState, list[LSTMState]] | None
     ) -> tuple[torch.Tensor, tuple[BinNormState, list[LSTMState]] | None]:
         """Mixture STFT (B, F, K) -> masked source spectra (B, C, F, K); offline when ``state`` is None."""
-        b, f, k = spec.shape
         x = self._features(spec)  # (B, K, F)
         if state is None:
             x = self.norm(x)
-        else:
-            norm_state, lstm_states = state
-            x, norm_state = self.norm.step(x, norm_state)
-            new_states = []
-        for i, layer in enumerate(self.layers):
-            if i:
-                x = self.dropout(x)
-            if state is None:
-                x = layer(x)
-            else:
-                x, h = layer.step(x, lstm_states[i])
-                new_states.append(h)
+            for i, layer in enumerate(self.layers):
+                x = layer(self.dropout(x) if i else x)
+            return self._apply_masks(x, spec), None
+        norm_state, lstm_states = state
+        x, norm_state = self.norm.step(x, norm_state)
+        new_states = []
+        for i, (layer, h) in enumerate(zip(self.layers, lstm_states, strict=True)):
+            x, h = layer.step(self.dropout(x) if i else x, h)
+            new_states.append(h)
+        return self._apply_masks(x, spec), (norm_state, new_states)
+
+    def _apply_masks(self, x: torch.Tensor, spec: torch.Tensor) -> torch.Tensor:
+        """The last layer's output (B, K, D) -> the masked source spectra (B, C, F, K)."""
+        b, f, k = spec.shape
         # (B, K, C * parts * F) -> (B, K, C, parts, F) -> (B, C, parts, F, K); the STFT's real dtype
         # (float32 under bf16 autocast) for the complex product
         m = self.head(x).view(b, k, self.num_sources, self.parts, f).permute(0, 2, 3, 4, 1)
@@ -281,8 +282,7 @@ class TFMask(SeparationModel):
             m = F.softplus(m[:, :, 0])
         else:
             m = torch.relu(m[:, :, 0])
-        masked = m * spec.unsqueeze(1)  # (B, C, F, K)
-        return masked, ((norm_state, new_states) if state is not None else None)
+        return m * spec.unsqueeze(1)  # (B, C, F, K)
 
     def forward(self, mixture: torch.Tensor) -> torch.Tensor:
         mixture = check_waveform_batch(mixture)
