@@ -26,6 +26,7 @@ author's.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 import shlex
@@ -97,9 +98,16 @@ def run_history(run_dir: Path) -> dict[str, Any]:
         if r["step"] > last:  # a resumed run may log a step again
             seconds += (r["step"] - last) * float(r.get("step_seconds", 0.0))
             last = r["step"]
+    # which run this is: the trainer's start event names it; a run logged before that is named by a
+    # hash of its first two records (a log only appends, and its first loss values differ run to run)
+    run_id = next((r["run_id"] for r in records if r.get("event") == "start" and r.get("run_id")), None)
+    if run_id is None:
+        head = "\n".join(log.read_text().splitlines()[:2])
+        run_id = "log-" + hashlib.sha1(head.encode()).hexdigest()[:12]
     # the device each start or resume logged ("cpu", "cuda:0"): a model may be trained partly on a GPU
     devices = list(dict.fromkeys(r["device"] for r in records if r.get("kind") == "event" and r.get("device")))
     return {
+        "run_id": run_id,
         "steps": last,
         "device": ", ".join(devices) or "unknown",
         "epochs": max((r["epoch"] for r in valid), default=0),
@@ -114,14 +122,16 @@ def run_history(run_dir: Path) -> dict[str, Any]:
 
 
 #: what the card keeps of each training session
-SESSION_KEYS = ("steps", "device", "train_step_hours", "resumes", "config_changes", "best_valid_si_sdr", "valid_curve")
+SESSION_KEYS = ("run_id", "steps", "device", "train_step_hours", "resumes", "config_changes", "best_valid_si_sdr", "valid_curve")
 
 
 def _sessions(history: dict[str, Any], init_from: str | None) -> list[dict[str, Any]]:
     """This run's training history after those of the bundle it was warm-started from (if any).
 
     A bundled model keeps training across sessions by warm starts (``init_from`` = its ``model.pt``);
-    the card then accounts for every session, so its step and hour totals stay true.
+    the card then accounts for every session, so its step and hour totals stay true. A run that is
+    bundled again (it went on training after its first bundling) replaces its own earlier entry,
+    found by its ``run_id``, instead of being counted twice.
     """
     earlier: list[dict[str, Any]] = []
     if init_from:
@@ -137,6 +147,7 @@ def _sessions(history: dict[str, Any], init_from: str | None) -> list[dict[str, 
             # with another schedule): that run's steps and hours are part of this model's training
             earlier = _sessions(run_history(source), _run_init_from(source))
     this = {k: history[k] for k in SESSION_KEYS}
+    earlier = [s for s in earlier if s.get("run_id") != this["run_id"]]
     return [*earlier, {**this, "init_from": portable(init_from)}]
 
 

@@ -19,6 +19,7 @@ import dataclasses
 import logging
 import signal
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -258,8 +259,10 @@ def _train(
             out_dir.mkdir(parents=True, exist_ok=True)
             save_yaml(config, out_dir / "config.yaml")
             runlog.resume(0)  # a run killed before its first checkpoint starts over: drop its records
+            # run_id: a model card counts each run once, however often the run is bundled
             runlog.write({"kind": "event", "event": "start", "step": 0, "epoch": 0, "world": dist_info.world,
-                          "device": str(device), "model": config.model.name, "init_from": config.init_from})
+                          "device": str(device), "model": config.model.name, "init_from": config.init_from,
+                          "run_id": uuid.uuid4().hex[:16]})
 
     # the recipe's loss: fields, else the preset's objective (a layer-wise or oracle-bias preset)
     from speechsep.registry import get_preset

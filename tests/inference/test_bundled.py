@@ -89,7 +89,7 @@ def _fake_run(tmp_path, name="run", init_from=None, train_data="demo:X:train", d
                     extra={"train_config": {"model": {"name": "tfacm-tiny"}, "data": {"train": train_data},
                                             "init_from": init_from}})
     (run / "config.yaml").write_text("model:\n  name: tfacm-tiny\n")
-    records = [{"kind": "event", "event": "start", "step": 0, "epoch": 0, "device": device},
+    records = [{"kind": "event", "event": "start", "step": 0, "epoch": 0, "device": device, "run_id": f"id-{name}"},
                {"kind": "train", "step": 10, "epoch": 0, "loss": 1.0, "step_seconds": 2.0},
                {"kind": "train", "step": 20, "epoch": 1, "loss": 0.5, "step_seconds": 4.0},
                {"kind": "event", "event": "resume", "step": 20, "epoch": 1},
@@ -154,6 +154,39 @@ def test_rebundling_a_warm_started_run_counts_every_session(tmp_path, monkeypatc
     assert "- steps: 60 in 2 runs, resumed 2 times from their own last.pt" in text and "session" not in text
 
 
+def test_bundling_a_run_again_replaces_its_own_entry(tmp_path, monkeypatch):
+    # a warm-started run bundled once, trained on, and bundled again: its steps count once
+    monkeypatch.setattr(lib, "PRETRAINED_DIR", tmp_path / "pretrained")
+    data = _folder_dataset(tmp_path)
+    first = bundle_run(_fake_run(tmp_path), "tiny", data, dest=tmp_path / "pretrained", recipe="bundled/x")
+    second_run = _fake_run(tmp_path, "run2", init_from=str(first / "model.pt"))
+    bundle_run(second_run, "tiny", data, dest=tmp_path / "pretrained", recipe="bundled/x")
+    with (second_run / "log.jsonl").open("a") as log:  # the run goes on training
+        log.write(json.dumps({"kind": "train", "step": 50, "epoch": 3, "loss": 0.3, "step_seconds": 1.0}) + "\n")
+    out = bundle_run(second_run, "tiny", data, dest=tmp_path / "pretrained", recipe="bundled/x")
+    training = json.loads((out / "card.json").read_text())["training"]
+    assert [s["steps"] for s in training["sessions"]] == [30, 50] and training["total_steps"] == 80
+    ids = [s["run_id"] for s in training["sessions"]]
+    assert ids[0] != ids[1] and all(ids)
+
+
+def test_a_run_logged_before_run_ids_is_named_by_its_first_records(tmp_path):
+    def legacy(name, first_loss):
+        run = _fake_run(tmp_path, name)
+        records = [json.loads(x) for x in (run / "log.jsonl").read_text().splitlines()]
+        del records[0]["run_id"]
+        records[1]["loss"] = first_loss
+        (run / "log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+        return run
+
+    a, b = legacy("a", 1.0), legacy("b", 1.1)
+    before = run_history(a)["run_id"]
+    assert before.startswith("log-") and before != run_history(b)["run_id"]
+    with (a / "log.jsonl").open("a") as log:  # appending to the log keeps the run's name
+        log.write(json.dumps({"kind": "train", "step": 40, "epoch": 3, "loss": 0.3, "step_seconds": 1.0}) + "\n")
+    assert run_history(a)["run_id"] == before
+
+
 def test_a_resume_with_a_changed_recipe_is_on_the_card(tmp_path, monkeypatch):
     monkeypatch.setattr(lib, "PRETRAINED_DIR", tmp_path / "pretrained")
     run = _fake_run(tmp_path)
@@ -197,7 +230,8 @@ def test_a_run_warm_started_from_another_run_counts_both(tmp_path):
 
     def run(folder, steps, init_from=None):
         folder.mkdir()
-        records = [{"kind": "train", "step": s, "epoch": 0, "step_seconds": 0.5} for s in range(100, steps + 1, 100)]
+        records = [{"kind": "event", "event": "start", "step": 0, "epoch": 0, "run_id": folder.name}]
+        records += [{"kind": "train", "step": s, "epoch": 0, "step_seconds": 0.5} for s in range(100, steps + 1, 100)]
         records.append({"kind": "valid", "step": steps, "epoch": 1, "si_sdr": 1.0, "si_sdri": 2.0})
         (folder / "log.jsonl").write_text("".join(_json.dumps(r) + "\n" for r in records))
         (folder / "config.yaml").write_text(f"init_from: {init_from or 'null'}\n")

@@ -180,6 +180,9 @@ def test_init_from_starts_from_given_weights_and_rejects_other_models(tmp_path):
     _assert_identical(first, _weights(tmp_path / "warm" / "last.pt"))
     start = json.loads((tmp_path / "warm" / "log.jsonl").read_text().splitlines()[0])
     assert start["event"] == "start" and start["init_from"].endswith("last.pt")
+    # each run is named, so a model card counts it once however often it is bundled
+    first_start = json.loads((tmp_path / "first" / "log.jsonl").read_text().splitlines()[0])
+    assert len(start["run_id"]) == 16 and start["run_id"] != first_start["run_id"]
 
     wider = dataclasses.replace(warm, model=ModelSpec("test-tiny-mask", {"channels": 32, "kernel": 16}))
     with pytest.raises(Exception, match="init_from weights do not fit"):
