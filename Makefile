@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml Makefile
 	# The CPU wheel of torch is on disk on these machines; installing it first stops any
 	# other package from pulling a (CUDA, multi-GB) torch of its own.
 	$(PY) -m pip install -q "torch==$(TORCH_VERSION)"
-	$(PY) -m pip install -q -e ".[dev,eval,serve,export,pitch]"
+	$(PY) -m pip install -q -e ".[dev,eval,serve,export,pitch,voice]"
 	touch $(STAMP)
 
 setup: $(STAMP)

@@ -29,7 +29,9 @@ condition, a corpus sets its own mix, see ``speechsep.data.demo_corpus``):
   bumps on a log-frequency axis, at most that many dB; :func:`random_equalizer`): the recording
   chain of a game or a prompt set stops being a cue that tells two voices apart, and the timbre of
   one voice varies from mixture to mixture. The EQ is applied to the dry source, so the targets
-  carry it too.
+  carry it too. With ``formant_shift_range`` or ``pitch_shift_semitones`` set, each speaker's dry
+  track also gets its formants and its pitch moved independently (Praat's PSOLA,
+  :mod:`speechsep.data.voice`): new voices, where speed perturbation only rescales a voice.
 Bandwidths: sources differ (GSM prompts end near 3.6 kHz, one game's speech near 2.4 kHz); when the
 two speakers of a mixture differ, both are low-passed to the narrower band (``match_bandwidth``), so
 a model cannot separate by bandwidth instead of by voice.
@@ -48,6 +50,7 @@ import soxr
 
 from speechsep.data.noise import loop_crossfade
 from speechsep.data.pitch import semitones_apart
+from speechsep.data.voice import VoiceShift, change_voice, random_voice_shift
 
 __all__ = [
     "NOISE_CONDITIONS", "SPEAKER_WEIGHTINGS", "MixingConfig", "Placement", "MixturePlan", "Rendered", "plan_mixture", "assemble",
@@ -76,6 +79,11 @@ class MixingConfig:
     overlap_range: tuple[float, float] = (0.3, 1.0)  # overlap as a fraction of the segment, when partial
     speed_range: tuple[float, float] = (1.0, 1.0)  # speed perturbation per speaker; (1, 1) = off
     channel_eq_db: float = 0.0  # largest gain of the random per-speaker equaliser; 0 = off
+    # a new voice per speaker and mixture (speechsep.data.voice): formants times a ratio drawn
+    # log-uniformly in this range, pitch moved by semitones drawn uniformly in the other; (1, 1) and
+    # (0, 0) = off
+    formant_shift_range: tuple[float, float] = (1.0, 1.0)
+    pitch_shift_semitones: tuple[float, float] = (0.0, 0.0)
     # two speakers of one actor group may share a mixture when their median pitches are at least this
     # many semitones apart (speechsep.data.pitch says why); 0 = never
     distinct_pitch_semitones: float = 0.0
@@ -88,6 +96,10 @@ class MixingConfig:
     gap_seconds: tuple[float, float] = (0.1, 0.6)  # pause between a speaker's consecutive lines
     noise_fade_seconds: float = 0.25  # crossfade when a noise clip is looped
     peak: float = 0.95  # the whole mixture is scaled down if its peak would exceed this
+
+    @property
+    def shifts_voices(self) -> bool:
+        return self.formant_shift_range != (1.0, 1.0) or self.pitch_shift_semitones != (0.0, 0.0)
 
     def __post_init__(self) -> None:
         unknown = set(self.noise_weights) - set(NOISE_CONDITIONS)
@@ -104,6 +116,12 @@ class MixingConfig:
         lo, hi = self.speed_range
         if not 0.5 <= lo <= hi <= 2.0:
             raise ValueError(f"speed_range must satisfy 0.5 <= low <= high <= 2; got {self.speed_range}")
+        lo, hi = self.formant_shift_range
+        if not 0.5 <= lo <= hi <= 2.0:
+            raise ValueError(f"formant_shift_range must satisfy 0.5 <= low <= high <= 2; got {self.formant_shift_range}")
+        lo, hi = self.pitch_shift_semitones
+        if not -24.0 <= lo <= hi <= 24.0:
+            raise ValueError(f"pitch_shift_semitones must satisfy -24 <= low <= high <= 24; got {self.pitch_shift_semitones}")
         if not 0.0 <= self.channel_eq_db <= 24.0:
             raise ValueError(f"channel_eq_db must be in [0, 24] dB; got {self.channel_eq_db}")
         if not 0.0 <= self.distinct_pitch_semitones <= 36.0:
@@ -184,6 +202,7 @@ class MixturePlan:
     overlap: float = 1.0  # fraction of the segment where both speakers' windows overlap
     speeds: list[float] = field(default_factory=list)  # one per speaker
     equalizers: list[Equalizer] = field(default_factory=list)  # one per speaker, empty when the EQ is off
+    voices: list[VoiceShift] = field(default_factory=list)  # one per speaker, empty when voice shifts are off
     room: int = -1  # index in a room bank, or -1 when the room is simulated for this mixture
     extra: dict = field(default_factory=dict)
 
@@ -354,6 +373,8 @@ def plan_mixture(
     # drawn last and only when on: every other draw, and corpora built without it, stay as they were
     if cfg.channel_eq_db > 0:
         plan.equalizers = [random_equalizer(rng, cfg.channel_eq_db) for _ in picked]
+    if cfg.shifts_voices:
+        plan.voices = [random_voice_shift(rng, cfg.formant_shift_range, cfg.pitch_shift_semitones) for _ in picked]
     return plan
 
 
@@ -473,6 +494,9 @@ def synthesize(
     plan.room, reverb_rir, direct_rir = responses(rng)
     segment = int(round(cfg.segment_seconds * sample_rate))
     dry = np.stack([assemble(p, load_utterance, segment, f) for p, f in zip(plan.placements, plan.speeds, strict=True)])
+    # the voice first, then the channel: a recording chain colours whatever voice it records
+    for c, shift in enumerate(plan.voices):
+        dry[c] = change_voice(dry[c], sample_rate, shift)
     for c, eq in enumerate(plan.equalizers):
         dry[c] = equalize(dry[c], eq, sample_rate)
     band = math.inf
