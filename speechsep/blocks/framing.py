@@ -146,6 +146,16 @@ def _overlap(frames: torch.Tensor, hop: int) -> torch.Tensor:
     return _overlap_sum(frames, hop)
 
 
+def _apply_gain(samples: torch.Tensor, gain: torch.Tensor | None, position: int) -> torch.Tensor:
+    """Multiply the samples at padded positions ``position ..`` that ``gain`` covers (the offline and
+    the streaming overlap-add share it)."""
+    if gain is None or position >= gain.shape[-1]:
+        return samples
+    part = gain[position : position + samples.shape[-1]].to(samples.dtype)
+    head = samples[..., : part.shape[-1]] * part
+    return torch.cat([head, samples[..., part.shape[-1] :]], dim=-1)
+
+
 class FramerState(NamedTuple):
     """Streaming framer state.
 
@@ -275,20 +285,11 @@ class Framing:
             raise ValueError(f"overlap_add expects (..., frames, {self.window}); got {tuple(frames.shape)}")
         if length is None:
             length = self.default_length(frames.shape[-2])
-        out = self._apply_gain(_overlap(frames, self.hop), gain, 0)
+        out = _apply_gain(_overlap(frames, self.hop), gain, 0)
         out = out[..., self.pad_left : self.pad_left + length]
         if out.shape[-1] < length:
             out = F.pad(out, (0, length - out.shape[-1]))
         return out
-
-    @staticmethod
-    def _apply_gain(samples: torch.Tensor, gain: torch.Tensor | None, position: int) -> torch.Tensor:
-        """Multiply the samples at padded positions ``position ..`` that ``gain`` covers."""
-        if gain is None or position >= gain.shape[-1]:
-            return samples
-        part = gain[position : position + samples.shape[-1]].to(samples.dtype)
-        head = samples[..., : part.shape[-1]] * part
-        return torch.cat([head, samples[..., part.shape[-1] :]], dim=-1)
 
     @property
     def overlap_adder(self) -> OverlapAdder:
@@ -352,7 +353,7 @@ class OverlapAdder:
         # the previous call's partial sums go onto the first W - H samples
         tail = pending.shape[-1]
         summed = torch.cat([summed[..., :tail] + pending, summed[..., tail:]], dim=-1)
-        out = self.framing._apply_gain(summed[..., :done], gain, state.position)
+        out = _apply_gain(summed[..., :done], gain, state.position)
         drop = min(max(self.framing.pad_left - state.position, 0), done)
         return out[..., drop:], OverlapAddState(summed[..., done:], state.position + done)
 
