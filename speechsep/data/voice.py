@@ -1,14 +1,16 @@
 """New voices from old ones: a speaker's formants and pitch moved independently, for training mixtures.
 
-Why. A separator trained on a corpus of about 130 voices learns those voices: on the bundled default
-the training speakers score 6.4 dB SI-SNRi and unseen ones 4.9 dB (``python -m bench learn-diagnose``,
-BENCHMARKS "learn"). Speed perturbation (:func:`speechsep.data.mixing.change_speed`) makes one voice
-many, but it moves tempo, pitch and formants together, so a speaker's ratio of pitch to vocal-tract
-length, a large part of what tells two voices apart, never changes. Here both move on their own: the
-formants (vocal-tract length) by a ratio, the pitch by semitones, the duration kept. Information
-perturbation of this kind (a formant shift and a pitch change through Praat) is how NANSY makes a
-speaker unrecognisable while the words stay (Choi et al., "Neural Analysis and Synthesis", NeurIPS
-2021, Sec. 3.1); here it makes new speakers for the mixer.
+Why. A separator trained on a corpus of about 130 voices may learn those voices rather than
+separation: on the bundled default the training speakers score 6.4 dB SI-SNRi and unseen ones 4.9 dB
+(``python -m bench learn-diagnose``, BENCHMARKS "learn"). Speed perturbation
+(:func:`speechsep.data.mixing.change_speed`) makes one voice many, but it moves tempo, pitch and
+formants together, so a speaker's ratio of pitch to vocal-tract length, a large part of what tells two
+voices apart, never changes. Here both move on their own: the formants (vocal-tract length) by a
+ratio, the pitch by semitones, the duration kept. Information perturbation of this kind (a formant
+shift and a pitch change through Praat) is how NANSY makes a speaker unrecognisable while the words
+stay (Choi et al., "Neural Analysis and Synthesis", NeurIPS 2021, Sec. 3.1); here it makes new
+speakers for the mixer. Measured on the bundled default (BENCHMARKS "New voices from old ones"): no
+gain on unseen voices at formants 0.85-1.18 and +-4 semitones, so the bundled recipes leave it off.
 
 How. Praat's "Change gender" (through parselmouth, Praat's own code): the sound is resampled by the
 formant ratio, which moves formants and pitch alike, then PSOLA (pitch-synchronous overlap-add) sets
