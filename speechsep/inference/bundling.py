@@ -28,6 +28,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import logging
 import os
 import shlex
 import sys
@@ -44,6 +45,8 @@ from speechsep.utils import expand_path
 
 __all__ = ["EXAMPLES_DIR", "Example", "bundled_example", "score_example", "run_history", "bundle_run",
            "ROOT_VARIABLES", "portable"]
+
+log = logging.getLogger(__name__)
 
 #: the bundled real example (mixture.wav, s1.wav, s2.wav, example.json): scripts/make_example.py
 EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
@@ -146,6 +149,10 @@ def _sessions(history: dict[str, Any], init_from: str | None) -> list[dict[str, 
             # warm-started from another run's checkpoint (e.g. a run that stopped and was continued
             # with another schedule): that run's steps and hours are part of this model's training
             earlier = _sessions(run_history(source), _run_init_from(source))
+        else:
+            # weights copied out of their run (or from elsewhere): the card cannot count what made them
+            log.warning("init_from %s: no model card or run log beside it, so the card counts only this run's "
+                        "training, not the training behind those weights", init_from)
     this = {k: history[k] for k in SESSION_KEYS}
     earlier = [s for s in earlier if s.get("run_id") != this["run_id"]]
     return [*earlier, {**this, "init_from": portable(init_from)}]

@@ -244,6 +244,18 @@ def test_a_run_warm_started_from_another_run_counts_both(tmp_path):
     assert sum(s["train_step_hours"] for s in sessions) == pytest.approx(700 * 0.5 / 3600)
 
 
+def test_weights_without_a_history_are_named_in_a_warning(tmp_path, caplog):
+    from speechsep.inference.bundling import _sessions, run_history
+
+    loose = tmp_path / "copies" / "weights.pt"  # copied out of their run: no log or card beside them
+    loose.parent.mkdir()
+    loose.write_bytes(b"")
+    with caplog.at_level("WARNING", logger="speechsep.inference.bundling"):
+        sessions = _sessions(run_history(_fake_run(tmp_path)), str(loose))
+    assert [s["steps"] for s in sessions] == [30]
+    assert "weights.pt: no model card or run log beside it" in caplog.text
+
+
 #: a word that starts with / or ~ (an absolute path) after a separator of commands, specs or YAML
 ABSOLUTE = re.compile(r"""(?:^|[\s"'=:,(`])~?/[\w.]""")
 
