@@ -90,10 +90,11 @@ def run_history(run_dir: Path) -> dict[str, Any]:
     spent in training steps, validation excluded. ``resumes`` counts the times the run was continued
     from its own ``last.pt`` (one run folder may span several machine sessions).
     """
-    log = run_dir / "log.jsonl"
-    if not log.is_file():
+    log_file = run_dir / "log.jsonl"
+    if not log_file.is_file():
         raise FileNotFoundError(f"{run_dir}: no log.jsonl (not a training run folder?)")
-    records = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+    lines = log_file.read_text().splitlines()
+    records = [json.loads(line) for line in lines if line.strip()]
     train = [r for r in records if r.get("kind") == "train"]
     valid = [r for r in records if r.get("kind") == "valid"]
     seconds, last = 0.0, 0
@@ -105,7 +106,7 @@ def run_history(run_dir: Path) -> dict[str, Any]:
     # hash of its first two records (a log only appends, and its first loss values differ run to run)
     run_id = next((r["run_id"] for r in records if r.get("event") == "start" and r.get("run_id")), None)
     if run_id is None:
-        head = "\n".join(log.read_text().splitlines()[:2])
+        head = "\n".join(lines[:2])
         run_id = "log-" + hashlib.sha1(head.encode()).hexdigest()[:12]
     # the device each start or resume logged ("cpu", "cuda:0"): a model may be trained partly on a GPU
     devices = list(dict.fromkeys(r["device"] for r in records if r.get("kind") == "event" and r.get("device")))
