@@ -22,6 +22,7 @@ formant shift only. The output has the input's length, and silence stays silence
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -84,7 +85,12 @@ def change_voice(wav: np.ndarray, sample_rate: int, shift: VoiceShift) -> np.nda
     median = call(pitch, "Get quantile", 0.0, 0.0, 0.5, "Hertz")
     # 0 keeps the pitch (Praat's convention): the formant shift alone, when nothing is voiced
     new_median = median * 2.0 ** (shift.pitch_semitones / 12.0) if math.isfinite(median) else 0.0
-    changed = call(sound, "Change gender", PITCH_FLOOR_HZ, PITCH_CEILING_HZ, shift.formant_ratio, new_median, 1.0, 1.0)
+    with warnings.catch_warnings():
+        # An unvoiced track (a whisper, a fricative-only crop) is the case handled above: Praat then
+        # shifts the formants alone and says so once per call, which would flood a training log.
+        warnings.filterwarnings("ignore", message=".*no voiced segments", category=parselmouth.PraatWarning)
+        changed = call(sound, "Change gender", PITCH_FLOOR_HZ, PITCH_CEILING_HZ, shift.formant_ratio, new_median,
+                       1.0, 1.0)
     out = changed.values[0]
     # Praat keeps the duration; its rounding may differ by a sample, which must not move the timeline
     if out.size != wav.size:

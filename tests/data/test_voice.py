@@ -67,6 +67,17 @@ def test_identity_silence_and_bad_input():
         VoiceShift(pitch_semitones=30.0)
 
 
+def test_an_unvoiced_track_gets_the_formant_shift_alone_without_a_warning():
+    import warnings
+
+    noise = (0.05 * np.random.default_rng(0).standard_normal(SR)).astype(np.float32)  # nothing voiced
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # Praat's "no voiced segments" would fail the test here
+        y = change_voice(noise, SR, VoiceShift(formant_ratio=1.15, pitch_semitones=3.0))
+    assert y.shape == noise.shape and np.all(np.isfinite(y))
+    assert not np.allclose(y, noise, atol=1e-3)  # the formant shift was still applied
+
+
 def test_without_parselmouth_the_error_names_the_package(monkeypatch):
     monkeypatch.setitem(sys.modules, "parselmouth", None)
     with pytest.raises(ImportError, match="praat-parselmouth"):
