@@ -159,6 +159,44 @@ def _sessions(history: dict[str, Any], init_from: str | None) -> list[dict[str, 
     return [*earlier, {**this, "init_from": portable(init_from)}]
 
 
+def _flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"optim": {"lr": 1e-3}}`` -> ``{"optim.lr": 1e-3}``: the dotted keys ``--set`` takes (also
+    inside the free-form ``model.overrides`` and ``data.mixing``, which ``load_train_config`` merges)."""
+    flat: dict[str, Any] = {}
+    for key, value in config.items():
+        if isinstance(value, dict) and value:
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def recipe_overrides(recipe: str | None, train_config: dict[str, Any]) -> list[str]:
+    """The ``KEY=VALUE`` overrides that turn ``recipe`` into the run's ``train_config``.
+
+    A card's training command is then the command that trained the run (an anneal's LR and schedule,
+    a race's stop rule), not only the recipe's name. Values are compared after :func:`portable`, so a
+    dataset root given on this machine matches the recipe's ``${VARIABLE}``. ``init_from`` is left to
+    the caller (a warm start is written as the bundled weights). An unknown recipe, or one that no
+    longer loads, gives no overrides: the card keeps the run's whole ``config_yaml`` either way.
+    """
+    from speechsep.config import ConfigError, to_dict
+    from speechsep.train.config import load_train_config
+    from speechsep.train.recipes import resolve_recipe
+
+    if not recipe or not train_config:
+        return []
+    try:
+        base = to_dict(load_train_config(resolve_recipe(recipe)))
+    except (OSError, ConfigError, ValueError) as err:
+        log.info("recipe %s: %s; the card's command names the recipe alone", recipe, err)
+        return []
+    missing = object()
+    ours, theirs = _flatten(portable(train_config)), _flatten(portable(base))
+    return [f"{key}={value if isinstance(value, str) else json.dumps(value)}" for key, value in ours.items()
+            if key != "init_from" and theirs.get(key, missing) != value]
+
+
 def _hours_by_device(sessions: list[dict[str, Any]]) -> dict[str, float]:
     """Training-step hours per kind of device (``{"cpu": 3.1, "cuda": 0.2}``): a CPU hour and a GPU
     hour are different budgets. Sessions from cards written before runs logged their device ran on
@@ -306,6 +344,7 @@ def bundle_run(
         }
     cost = complexity(model, seconds=1.0)
     sessions = _sessions(history, train_config.get("init_from"))
+    overrides = "".join(f" --set {_shell_join([text])}" for text in recipe_overrides(recipe, train_config))
     recipe = recipe or "<recipe>"
     warm = f" --set init_from=speechsep/pretrained/{name}/model.pt" if len(sessions) > 1 else ""
     # continuing goes on with the recipe as this run ended (e.g. a resume that switched to bf16)
@@ -326,7 +365,7 @@ def bundle_run(
         "macs_g": round(cost.macs_per_second / 1e9, 3),
         "training": {
             "data": portable(train_config.get("data", {}).get("train", "see config")),
-            "command": f"speechsep train {recipe} --out {run_dir.name}{warm}",
+            "command": f"speechsep train {recipe} --out {run_dir.name}{warm}{overrides}",
             "continue_command": f"speechsep train {recipe} --out NEW_RUN --set init_from=speechsep/pretrained/{name}/model.pt"
                                 f"{carry_on}",
             "config_yaml": config_text,

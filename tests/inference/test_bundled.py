@@ -19,7 +19,13 @@ import yaml
 from speechsep.checkpoint import save_checkpoint
 from speechsep.cli import main
 from speechsep.inference import pretrained as lib
-from speechsep.inference.bundling import bundle_run, bundled_example, run_history, score_example
+from speechsep.inference.bundling import (
+    bundle_run,
+    bundled_example,
+    recipe_overrides,
+    run_history,
+    score_example,
+)
 
 #: what the package promises to ship (issue: a causal TFACM-family model and an iterative one)
 EXPECTED = {"tf-mask-blstm": "tf-mask", "tfacm-lite": "tfacm", "iterative-freq": "iterative"}
@@ -200,6 +206,38 @@ def test_a_resume_with_a_changed_recipe_is_on_the_card(tmp_path, monkeypatch):
     assert "- run 1, from step 20: `precision: bf16`" in (out / "card.md").read_text()
     card = json.loads((out / "card.json").read_text())
     assert card["training"]["continue_command"].endswith("/tiny/model.pt --set precision=bf16")
+
+
+def _recipe_as_run(recipe, overrides):
+    """The ``train_config`` a run of ``recipe`` with ``--set`` ``overrides`` stores in its checkpoints."""
+    from speechsep.config import to_dict
+    from speechsep.train.config import load_train_config
+    from speechsep.train.recipes import resolve_recipe
+
+    return to_dict(load_train_config(resolve_recipe(recipe), overrides))
+
+
+def test_recipe_overrides_give_back_the_sets_that_made_the_run(tmp_path):
+    sets = ["optim.lr=0.0005", "data.mixing.speed_range=[0.9, 1.1]", "model.overrides.hop_ms=16",
+            "schedule.kind=warmup_cosine", "schedule.patience=null", "schedule.stop_patience=null",
+            f"init_from={tmp_path / 'w.pt'}"]
+    config = _recipe_as_run("bundled/tf-mask-blstm", sets)
+    # the corpus root given as this machine's path is the recipe's ${SPEECHSEP_DEMO_ROOT}: no override
+    config["data"]["train"] = f"demo:{tmp_path}/demo8k:train:reverb"
+    assert sorted(recipe_overrides("bundled/tf-mask-blstm", config)) == sorted(sets[:-1])
+    assert recipe_overrides("bundled/tf-mask-blstm", _recipe_as_run("bundled/tf-mask-blstm", [])) == []
+    assert recipe_overrides("bundled/no-such-recipe", config) == [] and recipe_overrides(None, config) == []
+
+
+def test_the_cards_training_command_carries_the_runs_overrides(tmp_path, monkeypatch):
+    monkeypatch.setattr(lib, "PRETRAINED_DIR", tmp_path / "pretrained")
+    run = _fake_run(tmp_path)
+    model = torch.load(run / "best.pt", weights_only=False)
+    model["extra"]["train_config"] = _recipe_as_run("bundled/tfacm-lite", ["optim.lr=5e-4", "max_steps=3500"])
+    torch.save(model, run / "best.pt")
+    out = bundle_run(run, "tiny", _folder_dataset(tmp_path), dest=tmp_path / "pretrained", recipe="bundled/tfacm-lite")
+    command = json.loads((out / "card.json").read_text())["training"]["command"]
+    assert command == "speechsep train bundled/tfacm-lite --out run --set optim.lr=0.0005 --set max_steps=3500"
 
 
 def test_bundle_without_a_checkpoint_names_the_run_and_writes_nothing(tmp_path):
