@@ -17,7 +17,8 @@ import yaml
 
 from speechsep.utils import atomic_path
 
-__all__ = ["to_dict", "from_dict", "apply_overrides", "parse_override", "save_yaml", "load_yaml", "ConfigError"]
+__all__ = ["to_dict", "from_dict", "apply_overrides", "parse_override", "dotted_keys", "save_yaml", "load_yaml",
+           "ConfigError"]
 
 T = TypeVar("T")
 
@@ -118,6 +119,18 @@ def parse_override(text: str) -> tuple[str, Any]:
     if not sep or not key:
         raise ConfigError(f"override {text!r} is not of the form key=value")
     return key.strip(), yaml.safe_load(raw)
+
+
+def dotted_keys(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"optim": {"lr": 1e-3}}`` -> ``{"optim.lr": 1e-3}``: the keys ``--set`` takes, down to every leaf
+    (an empty dict is a leaf)."""
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        if isinstance(value, dict) and value:
+            flat.update(dotted_keys(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
 
 
 def save_yaml(data: Any, path: str | os.PathLike) -> Path:

@@ -187,16 +187,6 @@ def _settings(config, options: LearnOptions, specs: dict[str, str]) -> dict[str,
             "valid_seconds": options.valid_seconds}
 
 
-def _flat(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in tree.items():
-        if isinstance(value, dict) and value:
-            out.update(_flat(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
-
-
 def _format_point(name: str, point: dict[str, Any]) -> str:
     scores = ", ".join(f"{k} {v:.2f} dB" for k, v in point["si_snri"].items())
     loss = "n/a" if point["train_loss"] is None else f"{point['train_loss']:.3f}"
@@ -217,8 +207,10 @@ def run_candidate(candidate: Candidate, out_dir: Path, options: LearnOptions, *,
     settings = json.loads(json.dumps(_settings(config, options, specs)))  # as the state file holds it
     progress = load_progress(run_dir / STATE_FILE)
     if progress is not None and progress.settings and progress.settings != settings:
-        changed = sorted(k for k in _flat(settings).keys() | _flat(progress.settings).keys()
-                         if _flat(settings).get(k) != _flat(progress.settings).get(k))
+        from speechsep.config import dotted_keys
+
+        ours, theirs = dotted_keys(settings), dotted_keys(progress.settings)
+        changed = sorted(k for k in ours.keys() | theirs.keys() if ours.get(k) != theirs.get(k))
         raise ValueError(f"candidate {candidate.name!r}: {run_dir} was started with other settings ({', '.join(changed)}); "
                          "rerun with the same candidate and options, or use another --out")
     if progress is None or not progress.settings:

@@ -159,18 +159,6 @@ def _sessions(history: dict[str, Any], init_from: str | None) -> list[dict[str, 
     return [*earlier, {**this, "init_from": portable(init_from)}]
 
 
-def _flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """``{"optim": {"lr": 1e-3}}`` -> ``{"optim.lr": 1e-3}``: the dotted keys ``--set`` takes (also
-    inside the free-form ``model.overrides`` and ``data.mixing``, which ``load_train_config`` merges)."""
-    flat: dict[str, Any] = {}
-    for key, value in config.items():
-        if isinstance(value, dict) and value:
-            flat.update(_flatten(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
-
-
 def recipe_overrides(recipe: str | None, train_config: dict[str, Any]) -> list[str]:
     """The ``KEY=VALUE`` overrides that turn ``recipe`` into the run's ``train_config``.
 
@@ -180,7 +168,7 @@ def recipe_overrides(recipe: str | None, train_config: dict[str, Any]) -> list[s
     the caller (a warm start is written as the bundled weights). An unknown recipe, or one that no
     longer loads, gives no overrides: the card keeps the run's whole ``config_yaml`` either way.
     """
-    from speechsep.config import ConfigError, to_dict
+    from speechsep.config import ConfigError, dotted_keys, to_dict
     from speechsep.train.config import load_train_config
     from speechsep.train.recipes import resolve_recipe
 
@@ -192,7 +180,7 @@ def recipe_overrides(recipe: str | None, train_config: dict[str, Any]) -> list[s
         log.info("recipe %s: %s; the card's command names the recipe alone", recipe, err)
         return []
     missing = object()
-    ours, theirs = _flatten(portable(train_config)), _flatten(portable(base))
+    ours, theirs = dotted_keys(portable(train_config)), dotted_keys(portable(base))
     return [f"{key}={value if isinstance(value, str) else json.dumps(value)}" for key, value in ours.items()
             if key != "init_from" and theirs.get(key, missing) != value]
 

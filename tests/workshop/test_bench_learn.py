@@ -1,5 +1,6 @@
 """``speechsep bench learn``: tiny causal DPRNNs on a folder of generated tone mixtures, budgets of seconds."""
 
+import dataclasses
 import json
 import math
 
@@ -158,6 +159,26 @@ def test_an_interrupted_candidate_resumes_its_record_and_curve(corpus, tmp_path)
     curve = _curve(out / "cut")
     assert curve[-1]["step"] == state.step == read_checkpoint(out / "cut" / "last.pt")["step"] > 3
     assert curve[-1]["train_minutes"] * 60 > seconds and curve[-1]["estimated_steps"] == 0
+
+
+def test_a_rerun_with_other_settings_names_each_changed_setting(corpus, tmp_path):
+    """A curve must not mix two experiments: the error lists the settings that differ, by their --set keys."""
+    candidates = read_candidates(_candidates(tmp_path / "c.yaml", [{"name": "cut", "recipe": str(corpus["recipe"])}]))
+    clean, noisy = corpus["valid"][1].split("=", 1)[1], corpus["valid"][3].split("=", 1)[1]
+    options = LearnOptions(budget_minutes=float(BUDGET), eval_every_minutes=float(EVERY), threads=1,
+                           valid={"clean": clean, "noisy": noisy}, valid_examples=2)
+
+    def stop_at(info):
+        if info.step == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_learn(candidates, tmp_path / "out", options, hooks=[stop_at], log=lambda line: None)
+    other = dataclasses.replace(options, valid_examples=3, seed=1)
+    lines = []
+    results = run_learn(candidates, tmp_path / "out", other, log=lines.append)
+    assert results["failed"] == ["cut"]  # recorded, and the other candidates of an overnight run go on
+    assert any("ValueError" in line and "other settings (config.seed, valid_examples)" in line for line in lines)
 
 
 @pytest.mark.parametrize("entry, words", [
