@@ -61,6 +61,7 @@ from bench.learn.state import (
     reconcile,
     save_progress,
 )
+from speechsep.config import dotted_keys
 from speechsep.utils import atomic_path
 
 __all__ = ["LearnOptions", "run_learn", "run_candidate", "child_argv", "exit_with_parent", "TRAIN_SET", "LOG_FILE"]
@@ -207,8 +208,6 @@ def run_candidate(candidate: Candidate, out_dir: Path, options: LearnOptions, *,
     settings = json.loads(json.dumps(_settings(config, options, specs)))  # as the state file holds it
     progress = load_progress(run_dir / STATE_FILE)
     if progress is not None and progress.settings and progress.settings != settings:
-        from speechsep.config import dotted_keys
-
         ours, theirs = dotted_keys(settings), dotted_keys(progress.settings)
         changed = sorted(k for k in ours.keys() | theirs.keys() if ours.get(k) != theirs.get(k))
         raise ValueError(f"candidate {candidate.name!r}: {run_dir} was started with other settings ({', '.join(changed)}); "
