@@ -23,6 +23,7 @@ TOOLS: dict[str, tuple[str, str]] = {
     "mixing-throughput": ("bench.mixing_throughput", "dynamic-mixing throughput with and without augmentation"),
     "learn-diagnose": ("bench.learn.diagnose", "why a separator plateaus: ceiling, voices, capacity"),
     "average-weights": ("bench.learn.average", "the mean of several checkpoints' weights (checkpoint averaging)"),
+    "learn-candidate": ("bench.learn.candidates", "a race candidate's recipe and overrides, a line each (for train_pair.sh)"),
     "paired-diff": ("bench.learn.paired", "two models' eval CSVs compared mixture by mixture (bootstrap interval)"),
     "recipes": ("bench.recipes", "regenerate the shipped training recipes from their tables (not a measurement)"),
     "gpu-pack": ("bench.gpu.pack", "a demo corpus's training half, small enough to travel to a GPU machine"),

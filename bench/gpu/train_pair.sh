@@ -3,9 +3,11 @@
 # once (setup.sh), then the MODELS train side by side, WORKERS data workers each on the machine's 16 cores,
 # for TRAIN_SECONDS each. A bundled model (speechsep/pretrained/NAME) continues from its bundled weights
 # with its own recipe; any other preset starts from scratch on NEW_RECIPE with model.name=NAME (SuDoRM-RF
-# learns about 8x more per training example than the tf-mask LSTMs on the CPU: BENCHMARKS.md, screen 5).
+# learns about 8x more per training example than the tf-mask LSTMs on the CPU: BENCHMARKS.md, screen 5);
+# a race candidate's name (bench/learn/candidates.yaml) starts from scratch on its own recipe and overrides.
 #   OUT=$OUT TRAIN_SECONDS=400 bash bench/gpu/train_pair.sh                                # the two bundled
 #   OUT=$OUT TRAIN_SECONDS=400 MODELS="tf-mask-blstm sudormrf-0.5x" bash bench/gpu/train_pair.sh
+#   OUT=$OUT TRAIN_SECONDS=400 MODELS="tf-mask-blstm now-sudormrf-lite" bash bench/gpu/train_pair.sh
 # Each comes back in its own folder: $OUT/tf-mask-blstm/{model.pt,log.jsonl,config.yaml,train.log}, ...
 set -euo pipefail
 : "${TRAIN_SECONDS:=400}" "${OUT:=/tmp/out}" "${PYTHON:=python3}" "${NO_WHEELS:=}" "${DEVICE:=cuda}"
@@ -22,6 +24,10 @@ common=(--set 'data.valid=demo:${SPEECHSEP_DEMO_ROOT}:train:clean' --set data.va
 for name in $MODELS; do
     if [ -f "speechsep/pretrained/$name/model.pt" ]; then
         recipe=bundled/$name init=speechsep/pretrained/$name/model.pt model=()
+    elif lines=$($PYTHON -m bench learn-candidate "$name" 2>/dev/null); then
+        mapfile -t lines <<< "$lines"
+        recipe=${lines[0]} init= model=()
+        for override in "${lines[@]:1}"; do model+=(--set "$override"); done
     else
         recipe=$NEW_RECIPE init= model=(--set "model.name=$name")
     fi

@@ -145,3 +145,24 @@ def default_valid_specs(spec: str) -> dict[str, str]:
         return ":".join(head + opts)
 
     return {"clean": under("clean"), "noisy": under("noisy")}
+
+
+def main() -> None:
+    """``python -m bench learn-candidate NAME [--candidates FILE]``: the candidate's recipe on the first
+    line, then one ``KEY=VALUE`` override a line, so a shell script (``bench/gpu/train_pair.sh``) can
+    train the candidate that won a race by its name, with the overrides that made it."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(prog="python -m bench learn-candidate", description=main.__doc__)
+    parser.add_argument("name", help="a candidate's name")
+    parser.add_argument("--candidates", default=str(Path(__file__).with_name("candidates.yaml")),
+                        help="the candidates file (default: bench/learn/candidates.yaml)")
+    args = parser.parse_args()
+    try:
+        found = [c for c in read_candidates(args.candidates) if c.name == args.name]
+    except CandidateError as err:
+        sys.exit(f"python -m bench learn-candidate: {err}")
+    if not found:
+        sys.exit(f"python -m bench learn-candidate: {args.candidates}: no candidate named {args.name!r}")
+    print("\n".join((found[0].recipe, *found[0].overrides)))

@@ -213,6 +213,26 @@ def test_a_recipe_stop_rule_does_not_end_a_race_unless_the_candidate_asks(tmp_pa
     assert own.schedule.stop_patience == 7 and own.max_epochs == 9
 
 
+def test_learn_candidate_prints_a_candidates_recipe_then_its_overrides(tmp_path, capsys, monkeypatch):
+    import sys
+
+    from bench.learn.candidates import main as learn_candidate
+
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump({"candidates": [
+        {"name": "a", "recipe": "bundled/tfacm-lite"},
+        {"name": "lite", "recipe": "bundled/tf-mask-blstm", "overrides": ["model.name=sudormrf-0.5x", "optim.lr=0.002"]}]}))
+    monkeypatch.setattr(sys, "argv", ["learn-candidate", "lite", "--candidates", str(path)])
+    learn_candidate()
+    assert capsys.readouterr().out.splitlines() == ["bundled/tf-mask-blstm", "model.name=sudormrf-0.5x", "optim.lr=0.002"]
+    monkeypatch.setattr(sys, "argv", ["learn-candidate", "b", "--candidates", str(path)])
+    with pytest.raises(SystemExit, match="no candidate named 'b'"):
+        learn_candidate()
+    monkeypatch.setattr(sys, "argv", ["learn-candidate", "a", "--candidates", str(tmp_path / "none.yaml")])
+    with pytest.raises(SystemExit, match="no such candidates file"):
+        learn_candidate()
+
+
 def test_the_plain_bench_command_still_parses_without_a_subcommand():
     args = build_parser().parse_args(["bench", "--quick", "--threads", "3"])
     assert args.bench_command is None and args.quick and args.threads == 3
