@@ -18,6 +18,8 @@ RESAMPLES = 2000
 
 def read_scores(path: Path) -> dict[str, float]:
     """Mixture id -> SI-SNRi (dB) of one eval CSV."""
+    if not Path(path).is_file():
+        raise ValueError(f"{path}: no such eval CSV (write one with `speechsep eval CKPT --data SPEC --out {path}`)")
     with open(path, newline="") as f:
         rows = list(csv.DictReader(f))
     if not rows or "si_sdri" not in rows[0]:
@@ -46,7 +48,10 @@ def main() -> None:
     if len(a.csvs) % 2:
         p.error("give the CSVs in pairs: NEW OLD [NEW OLD ...]")
     for new, old in zip(a.csvs[::2], a.csvs[1::2], strict=True):
-        r = paired(read_scores(new), read_scores(old))
+        try:
+            r = paired(read_scores(new), read_scores(old))
+        except ValueError as err:
+            p.exit(2, f"python -m bench paired-diff: {err}\n")
         print(f"{new.name} - {old.name}: n={r['n']} new {r['new']:.2f} old {r['old']:.2f} dB, "
               f"diff {r['diff']:+.2f} [{r['low']:+.2f}, {r['high']:+.2f}]")
 

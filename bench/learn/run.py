@@ -283,7 +283,7 @@ def run_learn(candidates: list[Candidate], out_dir: str | Path, options: LearnOp
            "eval_every_minutes": options.eval_every_minutes, "threads": options.threads, "jobs": options.jobs,
            "seed": options.seed, "device": options.device, "valid_examples": options.valid_examples,
            "train_examples": options.train_examples if options.train_examples is not None else options.valid_examples,
-           "valid_seconds": options.valid_seconds, "candidates": names,
+           "valid_seconds": options.valid_seconds, "candidates": [c.name for c in selected],
            "machine": _machine(options.threads) if not child else {},
            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
 

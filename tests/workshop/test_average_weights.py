@@ -53,3 +53,5 @@ def test_paired_differences_are_taken_over_the_shared_mixtures(tmp_path):
     (tmp_path / "bad.csv").write_text("id,x\na,1\n")
     with pytest.raises(ValueError, match="bad.csv: not a `speechsep eval --out` CSV"):
         read_scores(tmp_path / "bad.csv")
+    with pytest.raises(ValueError, match="missing.csv: no such eval CSV"):
+        read_scores(tmp_path / "missing.csv")
