@@ -24,12 +24,21 @@ common=(--set 'data.valid=demo:${SPEECHSEP_DEMO_ROOT}:train:clean' --set data.va
 for name in $MODELS; do
     if [ -f "speechsep/pretrained/$name/model.pt" ]; then
         recipe=bundled/$name init=speechsep/pretrained/$name/model.pt model=()
-    elif lines=$($PYTHON -m bench learn-candidate "$name" 2>/dev/null); then
-        mapfile -t lines <<< "$lines"
-        recipe=${lines[0]} init= model=()
-        for override in "${lines[@]:1}"; do model+=(--set "$override"); done
     else
-        recipe=$NEW_RECIPE init= model=(--set "model.name=$name")
+        # A race candidate's name gives its recipe and overrides; exit status 3 means "no such candidate"
+        # (a preset name, trained on NEW_RECIPE); any other failure is a broken candidates file: stop on it.
+        status=0
+        lines=$($PYTHON -m bench learn-candidate "$name" 2>/tmp/learn-candidate.err) || status=$?
+        if [ "$status" = 0 ]; then
+            mapfile -t lines <<< "$lines"
+            recipe=${lines[0]} init= model=()
+            for override in "${lines[@]:1}"; do model+=(--set "$override"); done
+        elif [ "$status" = 3 ]; then
+            recipe=$NEW_RECIPE init= model=(--set "model.name=$name")
+        else
+            cat /tmp/learn-candidate.err >&2
+            exit 1
+        fi
     fi
     PREPARED=1 RUN_DIR=/tmp/run-$name OUT=$OUT/$name INIT=$init \
         bash bench/gpu/train.sh "$recipe" "${common[@]}" "${model[@]}" &

@@ -147,6 +147,11 @@ def default_valid_specs(spec: str) -> dict[str, str]:
     return {"clean": under("clean"), "noisy": under("noisy")}
 
 
+#: learn-candidate's exit status for a name the file does not hold (a preset, for train_pair.sh); any other
+#: failure (an unreadable or malformed file) exits 1, so the script can stop on it instead of falling through.
+NOT_A_CANDIDATE = 3
+
+
 def main() -> None:
     """``python -m bench learn-candidate NAME [--candidates FILE]``: the candidate's recipe on the first
     line, then one ``KEY=VALUE`` override a line, so a shell script (``bench/gpu/train_pair.sh``) can
@@ -164,5 +169,6 @@ def main() -> None:
     except CandidateError as err:
         sys.exit(f"python -m bench learn-candidate: {err}")
     if not found:
-        sys.exit(f"python -m bench learn-candidate: {args.candidates}: no candidate named {args.name!r}")
+        print(f"python -m bench learn-candidate: {args.candidates}: no candidate named {args.name!r}", file=sys.stderr)
+        sys.exit(NOT_A_CANDIDATE)
     print("\n".join((found[0].recipe, *found[0].overrides)))

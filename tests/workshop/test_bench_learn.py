@@ -216,6 +216,7 @@ def test_a_recipe_stop_rule_does_not_end_a_race_unless_the_candidate_asks(tmp_pa
 def test_learn_candidate_prints_a_candidates_recipe_then_its_overrides(tmp_path, capsys, monkeypatch):
     import sys
 
+    from bench.learn.candidates import NOT_A_CANDIDATE
     from bench.learn.candidates import main as learn_candidate
 
     path = tmp_path / "c.yaml"
@@ -225,12 +226,17 @@ def test_learn_candidate_prints_a_candidates_recipe_then_its_overrides(tmp_path,
     monkeypatch.setattr(sys, "argv", ["learn-candidate", "lite", "--candidates", str(path)])
     learn_candidate()
     assert capsys.readouterr().out.splitlines() == ["bundled/tf-mask-blstm", "model.name=sudormrf-0.5x", "optim.lr=0.002"]
+    # An unknown name exits 3 (train_pair.sh then trains it as a preset); a broken file exits 1 with its
+    # reason, so the script stops instead of treating the file's error as "not a candidate".
     monkeypatch.setattr(sys, "argv", ["learn-candidate", "b", "--candidates", str(path)])
-    with pytest.raises(SystemExit, match="no candidate named 'b'"):
+    with pytest.raises(SystemExit) as unknown:
         learn_candidate()
+    assert unknown.value.code == NOT_A_CANDIDATE == 3
+    assert "no candidate named 'b'" in capsys.readouterr().err
     monkeypatch.setattr(sys, "argv", ["learn-candidate", "a", "--candidates", str(tmp_path / "none.yaml")])
-    with pytest.raises(SystemExit, match="no such candidates file"):
+    with pytest.raises(SystemExit, match="no such candidates file") as broken:
         learn_candidate()
+    assert broken.value.code != NOT_A_CANDIDATE
 
 
 def test_the_plain_bench_command_still_parses_without_a_subcommand():
