@@ -274,7 +274,7 @@ def _mixture_task(task: tuple[str, str | None, int]) -> dict:
     rng = np.random.default_rng([cfg.seed, *stream, index])
     plan, out = synthesize(rng, _WORKER["pools"][split], utt.lengths, utt.load, _WORKER["noise_clips"][split],
                            responses, mixing, sr, speaker_groups=_WORKER["groups"], bandwidths=utt.bandwidths,
-                           speaker_pitch=_worker_pitch() if mixing.distinct_pitch_semitones > 0 else None)
+                           speaker_pitch=_worker_pitch() if mixing.uses_pitch else None)
     room = rooms["room"]
     streams = {"mix": out.mixture, "noise": out.noise}
     for k in range(out.reverb.shape[0]):

@@ -141,7 +141,7 @@ class DynamicMixing(Dataset):
         self.clean_mixing = dataclasses.replace(self.mixing, noise_weights={"none": 1.0})
         self.utterances = load_utterances(root, self.corpus_rate)
         self.groups = self.utterances.speaker_groups()
-        self.pitch = corpus_speaker_pitch(root, self.utterances) if self.mixing.distinct_pitch_semitones > 0 else None
+        self.pitch = corpus_speaker_pitch(root, self.utterances) if self.mixing.uses_pitch else None
         self.pools = self.utterances.speaker_pools("train")
         self.noise = load_noise_bank(root).clips("train")
         if not self.noise:

@@ -87,6 +87,12 @@ class MixingConfig:
     # two speakers of one actor group may share a mixture when their median pitches are at least this
     # many semitones apart (speechsep.data.pitch says why); 0 = never
     distinct_pitch_semitones: float = 0.0
+    # hard pairs: with this probability each further speaker is drawn among those whose median pitch lies
+    # within ``close_pitch_semitones`` of the first one's (when any may join). Separation of voices of
+    # similar pitch is the failure measured on held-out voices (BENCHMARKS.md: 1.2 dB under 2 semitones
+    # apart against 5.3 dB at 7-12); 0 = the plain draw
+    close_pitch_probability: float = 0.0
+    close_pitch_semitones: float = 3.0
     # how a mixture's speakers are drawn: "groups" (an actor group by the square root of its number
     # of speakers) or "sqrt-seconds" (a speaker by the square root of their seconds of speech)
     speaker_weighting: str = "groups"
@@ -96,6 +102,11 @@ class MixingConfig:
     gap_seconds: tuple[float, float] = (0.1, 0.6)  # pause between a speaker's consecutive lines
     noise_fade_seconds: float = 0.25  # crossfade when a noise clip is looped
     peak: float = 0.95  # the whole mixture is scaled down if its peak would exceed this
+
+    @property
+    def uses_pitch(self) -> bool:
+        """Whether drawing speakers reads their median pitch (``speechsep.data.pitch``)."""
+        return self.distinct_pitch_semitones > 0 or self.close_pitch_probability > 0
 
     @property
     def shifts_voices(self) -> bool:
@@ -126,6 +137,10 @@ class MixingConfig:
             raise ValueError(f"channel_eq_db must be in [0, 24] dB; got {self.channel_eq_db}")
         if not 0.0 <= self.distinct_pitch_semitones <= 36.0:
             raise ValueError(f"distinct_pitch_semitones must be in [0, 36]; got {self.distinct_pitch_semitones}")
+        if not 0.0 <= self.close_pitch_probability <= 1.0:
+            raise ValueError(f"close_pitch_probability must be in [0, 1]; got {self.close_pitch_probability}")
+        if not 0.0 < self.close_pitch_semitones <= 36.0:
+            raise ValueError(f"close_pitch_semitones must be in (0, 36]; got {self.close_pitch_semitones}")
         if self.speaker_weighting not in SPEAKER_WEIGHTINGS:
             raise ValueError(f"speaker_weighting must be one of {SPEAKER_WEIGHTINGS}; got {self.speaker_weighting!r}")
 
@@ -306,6 +321,10 @@ def _draw_voices(rng: np.random.Generator, names: list[str], count: int, groups:
                                                      semitones_apart(pitch.get(s, math.nan), pitch.get(c, math.nan))
                                                      >= cfg.distinct_pitch_semitones)
             for c in chosen)]  # never empty: a group no chosen speaker is in remains
+        if chosen and cfg.close_pitch_probability > 0 and rng.random() < cfg.close_pitch_probability:
+            close = [s for s in allowed if semitones_apart(pitch.get(s, math.nan), pitch.get(chosen[0], math.nan))
+                     <= cfg.close_pitch_semitones]
+            allowed = close or allowed  # no voice near the first one's pitch: the plain draw
         if cfg.speaker_weighting == "sqrt-seconds":
             weights = np.sqrt(np.array([seconds[s] for s in allowed], dtype=np.float64))
         else:
@@ -329,14 +348,14 @@ def plan_mixture(
     ``speaker_groups`` maps a speaker to its actor group (two speakers of a mixture come from two groups
     when the split allows it, or from one when ``cfg.distinct_pitch_semitones`` and ``speaker_pitch``,
     each speaker's median Hz, say they are distinct voices)."""
-    if cfg.distinct_pitch_semitones > 0 and speaker_pitch is None:
-        raise ValueError("distinct_pitch_semitones is set but no speaker pitch was given "
+    if cfg.uses_pitch and speaker_pitch is None:
+        raise ValueError("distinct_pitch_semitones or close_pitch_probability is set but no speaker pitch was given "
                          "(speechsep.data.pitch.corpus_speaker_pitch measures it)")
     names = sorted(speaker_pools)
     if len(names) < cfg.num_speakers:
         raise ValueError(f"need at least {cfg.num_speakers} speakers, the split has {len(names)}: {names}")
     segment = int(round(cfg.segment_seconds * sample_rate))
-    if speaker_groups and (cfg.distinct_pitch_semitones > 0 or cfg.speaker_weighting != "groups"):
+    if speaker_groups and (cfg.uses_pitch or cfg.speaker_weighting != "groups"):
         seconds = {s: float(lengths[speaker_pools[s]].sum()) / sample_rate for s in names} \
             if cfg.speaker_weighting == "sqrt-seconds" else None
         picked = _draw_voices(rng, names, cfg.num_speakers, speaker_groups, seconds, cfg, speaker_pitch)

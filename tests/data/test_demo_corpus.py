@@ -132,6 +132,8 @@ def test_dynamic_mixing_measures_speaker_pitch_only_for_pitch_pairing(tiny_corpu
     assert all(60.0 <= hz <= 500.0 for hz in cast.pitch.values())
     # the tiny corpus trains on one cast (drascula) only: pairs still come, from that cast
     assert all(len(set(cast.render(i)[0].speakers)) == 2 for i in range(20))
+    hard = DynamicMixing(tiny_corpus, sample_rate=8000, seed=3, mixing={"close_pitch_probability": 1.0})
+    assert hard.pitch == pytest.approx(cast.pitch, abs=0.01)  # hard pairs read the same cached pitch
 
 
 def test_same_seed_same_output(tiny_corpus, tmp_path):

@@ -269,6 +269,29 @@ def test_default_pairing_is_the_draw_corpora_were_built_with():
         assert legacy == with_pitch and {groups[s] for s in legacy.speakers} == {"cast", "solo"}
 
 
+def test_close_pitch_pairing_draws_the_partner_nearest_in_pitch_when_one_may_join():
+    pools, lengths, groups, pitch = _cast()
+    partners = {p: set() for p in (0.0, 1.0)}
+    for p in partners:
+        cfg = MixingConfig(close_pitch_probability=p, close_pitch_semitones=4.0)
+        for seed in range(200):
+            first, second = plan_mixture(np.random.default_rng(seed), pools, lengths, [800], cfg, SR, groups,
+                                         pitch).speakers
+            if first == "reader":
+                partners[p].add(second)
+            else:  # only the reader may join a cast member, and none of the cast is within 4 semitones but low2
+                assert second == "reader"
+    # the reader's 150 Hz is 3.9 semitones from low2's 120 Hz, 5.4 from low1, 6.6 from high1; high2 has no pitch
+    assert partners[1.0] == {"low2"}
+    assert partners[0.0] == {"low1", "low2", "high1", "high2"}
+    with pytest.raises(ValueError, match="speaker pitch"):
+        plan_mixture(np.random.default_rng(0), pools, lengths, [800], MixingConfig(close_pitch_probability=0.5),
+                     SR, groups)
+    for bad in ({"close_pitch_probability": 1.5}, {"close_pitch_semitones": 0.0}):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            MixingConfig(**bad)
+
+
 def test_sqrt_seconds_weighting_draws_speakers_by_the_root_of_their_speech():
     pools = {f"s{k}": np.array([k]) for k in range(4)}
     lengths = np.array([1, 4, 16, 64]) * 8000  # 1, 4, 16, 64 s: square roots 1 : 2 : 4 : 8
