@@ -25,6 +25,7 @@ TOOLS: dict[str, tuple[str, str]] = {
     "average-weights": ("bench.learn.average", "the mean of several checkpoints' weights (checkpoint averaging)"),
     "learn-candidate": ("bench.learn.candidates", "a race candidate's recipe and overrides, a line each (for train_pair.sh)"),
     "paired-diff": ("bench.learn.paired", "two models' eval CSVs compared mixture by mixture (bootstrap interval)"),
+    "pitch-gap": ("bench.learn.pitch_gap", "eval CSVs' SI-SNRi by the pitch distance of each mixture's two voices"),
     "recipes": ("bench.recipes", "regenerate the shipped training recipes from their tables (not a measurement)"),
     "gpu-pack": ("bench.gpu.pack", "a demo corpus's training half, small enough to travel to a GPU machine"),
     "gpu-unpack": ("bench.gpu.unpack", "unpack it there into a corpus the trainer reads"),
