@@ -89,8 +89,8 @@ class MixingConfig:
     distinct_pitch_semitones: float = 0.0
     # hard pairs: with this probability each further speaker is drawn among those whose median pitch lies
     # within ``close_pitch_semitones`` of the first one's (when any may join). Separation of voices of
-    # similar pitch is the failure measured on held-out voices (BENCHMARKS.md: 1.2 dB under 2 semitones
-    # apart against 5.3 dB at 7-12); 0 = the plain draw
+    # similar pitch is the failure measured on held-out voices (BENCHMARKS.md, "Where the bundled models
+    # fail": 1.5 dB under 2 semitones apart against 6.0 dB at 7-12); no gain measured on the CPU; 0 = off
     close_pitch_probability: float = 0.0
     close_pitch_semitones: float = 3.0
     # how a mixture's speakers are drawn: "groups" (an actor group by the square root of its number
