@@ -14,6 +14,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", required=True, help="test data spec for the card, e.g. demo:ROOT:test:reverb")
     parser.add_argument("--recipe", help="the recipe the run was trained with, for the card's command "
                         "(e.g. bundled/tfacm-lite)")
+    parser.add_argument("--checkpoint", help="which checkpoint of the run to ship, a file name in its folder "
+                        "(default best.pt, or last.pt where there is no best.pt)")
     parser.add_argument("--limit", type=int, help="evaluate only the first N test utterances")
     parser.add_argument("--notes", default="", help="free text for the card (e.g. why training stopped)")
     parser.add_argument("--default", action="store_true", help="make it the model `speechsep separate` uses by default")
@@ -26,6 +28,7 @@ def run(args: argparse.Namespace) -> int:
     from speechsep.inference.pretrained import set_default_name
 
     out = bundle_run(args.run, args.name, args.data, limit=args.limit, notes=args.notes, recipe=args.recipe,
+                     checkpoint=args.checkpoint,
                      progress=lambda done, total: print(f"\r  eval {done}/{total}", end="", flush=True))
     print()
     if args.default:

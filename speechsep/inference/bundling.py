@@ -2,7 +2,7 @@
 
 ``speechsep bundle RUN --name NAME --data SPEC`` writes ``speechsep/pretrained/NAME/`` with
 
-- ``model.pt``: the run's ``best.pt`` without optimiser, scheduler or RNG state (a third of the size);
+- ``model.pt``: the run's ``best.pt`` (or the ``--checkpoint`` named) without optimiser, scheduler or RNG state (a third of the size);
 - ``card.json`` / ``card.md``: what the model is (preset, parameters, MACs, causal, latency), how it
   was trained (the run's config, steps, epochs, compute hours summed from the run log, the exact
   command), and test metrics measured here with :func:`speechsep.inference.evaluate.evaluate` on
@@ -295,18 +295,30 @@ def bundle_run(
     recipe: str | None = None,
     dest: Path | None = None,
     progress=None,
+    checkpoint: str | None = None,
 ) -> Path:
-    """Evaluate ``run_dir``'s best checkpoint on ``data_spec`` and write ``dest/name/`` (see module doc;
-    ``dest`` defaults to the package's ``speechsep/pretrained/``: the release command ``speechsep bundle``)."""
+    """Evaluate one checkpoint of ``run_dir`` on ``data_spec`` and write ``dest/name/`` (see module doc;
+    ``dest`` defaults to the package's ``speechsep/pretrained/``: the release command ``speechsep bundle``).
+
+    ``checkpoint``: a file name inside ``run_dir``; by default ``best.pt`` (``last.pt`` where there is
+    none). The trainer's best is picked on its own small validation set; a larger paired comparison can
+    favour another checkpoint of the run, and the card then says which file it ships."""
     from speechsep.checkpoint import load_model
     from speechsep.data import open_dataset
     from speechsep.data.spec import condition_specs
     from speechsep.inference.evaluate import evaluate
 
     run_dir = Path(run_dir)
-    source = run_dir / "best.pt" if (run_dir / "best.pt").is_file() else run_dir / "last.pt"
-    if not source.is_file():
-        raise CheckpointError(f"{run_dir}: no best.pt or last.pt to bundle")
+    if checkpoint is not None:
+        if Path(checkpoint).name != checkpoint:
+            raise CheckpointError(f"--checkpoint {checkpoint!r}: give a file name inside the run folder {run_dir}")
+        source = run_dir / checkpoint
+        if not source.is_file():
+            raise CheckpointError(f"{source}: no such checkpoint in the run folder to bundle")
+    else:
+        source = run_dir / "best.pt" if (run_dir / "best.pt").is_file() else run_dir / "last.pt"
+        if not source.is_file():
+            raise CheckpointError(f"{run_dir}: no best.pt or last.pt to bundle")
     payload = read_checkpoint(source)
     model = load_model(source).eval()
     # The bundle stores float16 weights (half the package size): round them now, so every score on
@@ -358,6 +370,7 @@ def bundle_run(
                                 f"{carry_on}",
             "config_yaml": config_text,
             "checkpoint_step": int(payload.get("step", 0)),
+            "checkpoint_file": source.name,
             **history,
             "sessions": sessions,
             "total_steps": sum(x["steps"] for x in sessions),

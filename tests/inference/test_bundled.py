@@ -16,7 +16,7 @@ import soundfile as sf
 import torch
 import yaml
 
-from speechsep.checkpoint import save_checkpoint
+from speechsep.checkpoint import CheckpointError, save_checkpoint
 from speechsep.cli import main
 from speechsep.inference import pretrained as lib
 from speechsep.inference.bundling import (
@@ -123,6 +123,24 @@ def test_run_history_counts_steps_once_across_a_resume(tmp_path):
     assert history["steps"] == 30 and history["epochs"] == 3 and history["best_valid_si_sdr"] == 1.5
     assert history["resumes"] == 1
     assert history["train_step_hours"] == pytest.approx((10 * 2.0 + 10 * 4.0 + 10 * 1.0) / 3600)
+
+
+def test_bundle_ships_the_checkpoint_named_and_says_which(tmp_path, monkeypatch):
+    monkeypatch.setattr(lib, "PRETRAINED_DIR", tmp_path / "pretrained")
+    run = _fake_run(tmp_path)
+    payload = torch.load(run / "best.pt", weights_only=False)
+    payload["step"] = 45
+    torch.save(payload, run / "last.pt")
+    data = _folder_dataset(tmp_path)
+    out = bundle_run(run, "tiny", data, dest=tmp_path / "pretrained", checkpoint="last.pt")
+    card = json.loads((out / "card.json").read_text())
+    assert card["training"]["checkpoint_file"] == "last.pt" and card["training"]["checkpoint_step"] == 45
+    shutil.rmtree(out)
+    card = json.loads((bundle_run(run, "tiny", data, dest=tmp_path / "pretrained") / "card.json").read_text())
+    assert card["training"]["checkpoint_file"] == "best.pt" and card["training"]["checkpoint_step"] == 30
+    for bad, message in (("e99.pt", "no such checkpoint"), ("../run/best.pt", "a file name inside the run folder")):
+        with pytest.raises(CheckpointError, match=message):
+            bundle_run(run, "other", data, dest=tmp_path / "pretrained", checkpoint=bad)
 
 
 def test_bundle_writes_a_loadable_weights_only_model_and_a_measured_card(tmp_path, monkeypatch):
