@@ -2,7 +2,8 @@
 
 ``speechsep bundle RUN --name NAME --data SPEC`` writes ``speechsep/pretrained/NAME/`` with
 
-- ``model.pt``: the run's ``best.pt`` (or the ``--checkpoint`` named) without optimiser, scheduler or RNG state (a third of the size);
+- ``model.pt``: the run's ``best.pt`` (or the ``--checkpoint`` named) without optimiser, scheduler or RNG
+  state (a third of the size);
 - ``card.json`` / ``card.md``: what the model is (preset, parameters, MACs, causal, latency), how it
   was trained (the run's config, steps, epochs, compute hours summed from the run log, the exact
   command), and test metrics measured here with :func:`speechsep.inference.evaluate.evaluate` on

@@ -55,4 +55,3 @@ def test_paired_differences_are_taken_over_the_shared_mixtures(tmp_path):
         read_scores(tmp_path / "bad.csv")
     with pytest.raises(ValueError, match="missing.csv: no such eval CSV"):
         read_scores(tmp_path / "missing.csv")
-
