@@ -9,6 +9,7 @@ similar pitch; this shows by how much.
 from __future__ import annotations
 
 import argparse
+import bisect
 import csv
 import math
 import statistics
@@ -44,11 +45,10 @@ def by_pitch_gap(scores: dict[str, float], speakers: dict[str, tuple[str, str]],
     bins: list[list[float]] = [[] for _ in EDGES[:-1]]
     for key, value in scores.items():
         gap = semitones_apart(*(pitch.get(s, math.nan) for s in speakers[key]))
-        for k, (lo, hi) in enumerate(zip(EDGES[:-1], EDGES[1:], strict=True)):
-            if lo <= gap < hi:
-                bins[k].append(value)
+        if not math.isnan(gap):  # a speaker of unknown pitch: the mixture is left out
+            bins[bisect.bisect_right(EDGES, gap) - 1].append(value)  # the bin with lo <= gap < hi
     return [{"bin": bin_label(lo, hi), "n": len(v), "mean": statistics.fmean(v) if v else math.nan}
-            for (lo, hi), v in zip(zip(EDGES[:-1], EDGES[1:], strict=True), bins, strict=True)]
+            for lo, hi, v in zip(EDGES[:-1], EDGES[1:], bins, strict=True)]
 
 
 def main() -> None:

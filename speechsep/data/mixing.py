@@ -300,7 +300,8 @@ def _draw_speakers(rng: np.random.Generator, names: list[str], count: int, group
 
 def _draw_voices(rng: np.random.Generator, names: list[str], count: int, groups: dict[str, str],
                  seconds: dict[str, float] | None, cfg: MixingConfig, pitch: dict[str, float] | None) -> list[str]:
-    """:func:`_draw_speakers` with ``cfg.speaker_weighting`` and ``cfg.distinct_pitch_semitones``.
+    """:func:`_draw_speakers` with ``cfg.speaker_weighting``, ``cfg.distinct_pitch_semitones`` and
+    ``cfg.close_pitch_probability``.
 
     One speaker at a time, among those that may still join: a speaker whose group no chosen speaker
     shares, or (pitch pairing) whose median pitch is ``distinct_pitch_semitones`` from every chosen one
