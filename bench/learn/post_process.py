@@ -9,8 +9,9 @@ Variants, each applied to the model's output ``s`` (C, T) for the mixture ``x``:
   Sec. 2), so the estimates add up to the mixture;
 - ``wiener1`` / ``wiener2``: re-mask the mixture's STFT with ``|S_i|^p / sum_j |S_j|^p`` (p = 1, 2),
   a single-channel Wiener filter built from the estimates;
-- ``shift4``: the mean of the outputs for the mixture delayed by 0, 1/4, 1/2 and 3/4 of an 8 ms hop
-  (STFT frames fall elsewhere each time), each permuted to the plain output's order;
+- ``shift4``: the mean of the outputs for the mixture delayed by 0, 16, 32 and 48 samples (a quarter of
+  the tf-mask models' 8 ms hop apart at 8 kHz, so their STFT frames fall elsewhere each time), each
+  permuted to the plain output's order;
 - ``shift4+wiener2``: both;
 - ``reapply``: each estimate separated again, keeping the output most like it (iterative separation
   at test time, with a model not trained for it; Sec. 2 of the iterative paper trains for it).
@@ -27,7 +28,8 @@ import torch
 
 from bench.learn.paired import paired
 
-#: the STFT the Wiener variants re-mask with: 32 ms sqrt-Hann, 8 ms hop at 8 kHz (the tf-mask framing)
+#: the STFT the Wiener variants re-mask with, in samples: 32 ms sqrt-Hann, 8 ms hop at 8 kHz (the tf-mask
+#: framing); at other rates the same sample counts, shorter or longer in time
 WINDOW, HOP = 256, 64
 SHIFTS = (0, 16, 32, 48)
 
