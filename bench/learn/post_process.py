@@ -31,6 +31,7 @@ from bench.learn.paired import paired
 #: the STFT the Wiener variants re-mask with, in samples: 32 ms sqrt-Hann, 8 ms hop at 8 kHz (the tf-mask
 #: framing); at other rates the same sample counts, shorter or longer in time
 WINDOW, HOP = 256, 64
+_SQRT_HANN = torch.hann_window(WINDOW).sqrt()
 SHIFTS = (0, 16, 32, 48)
 
 
@@ -40,15 +41,14 @@ def mixture_consistency(est: torch.Tensor, mixture: torch.Tensor) -> torch.Tenso
 
 
 def _stft(x: torch.Tensor) -> torch.Tensor:
-    return torch.stft(x, WINDOW, HOP, window=torch.hann_window(WINDOW).sqrt(), return_complex=True)
+    return torch.stft(x, WINDOW, HOP, window=_SQRT_HANN, return_complex=True)
 
 
 def wiener_remask(est: torch.Tensor, mixture: torch.Tensor, power: float) -> torch.Tensor:
     """The mixture's STFT masked by each estimate's share of ``|S|^power``; (C, T) like ``est``."""
     spec = _stft(est).abs().pow(power)
     masks = spec / spec.sum(0, keepdim=True).clamp_min(1e-8)
-    return torch.istft(masks * _stft(mixture), WINDOW, HOP, window=torch.hann_window(WINDOW).sqrt(),
-                       length=mixture.shape[-1])
+    return torch.istft(masks * _stft(mixture), WINDOW, HOP, window=_SQRT_HANN, length=mixture.shape[-1])
 
 
 def _cosine(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -108,10 +108,11 @@ def compare(model: Any, dataset: Sequence[tuple[Any, Any]], limit: int) -> list[
 
     if model.num_sources != 2:
         raise ValueError(f"post-process compares two-source separators; this model separates {model.num_sources}")
+    model.eval()
     scores: dict[str, dict[str, float]] = {}
     for index in range(min(limit, len(dataset))):
         mixture, sources = (torch.as_tensor(a, dtype=torch.float32) for a in dataset[index])
-        for name, est in variants(model.eval(), mixture).items():
+        for name, est in variants(model, mixture).items():
             value = si_sdr_improvement(est[None], sources[None], mixture[None]).mean().item()
             scores.setdefault(name, {})[str(index)] = value
     if not scores:

@@ -304,7 +304,7 @@ def bundle_run(
     ``checkpoint``: a file name inside ``run_dir``; by default ``best.pt`` (``last.pt`` where there is
     none). The trainer's best is picked on its own small validation set; a larger paired comparison can
     favour another checkpoint of the run, and the card then says which file it ships."""
-    from speechsep.checkpoint import load_model
+    from speechsep.checkpoint import model_from_payload
     from speechsep.data import open_dataset
     from speechsep.data.spec import condition_specs
     from speechsep.inference.evaluate import evaluate
@@ -321,7 +321,7 @@ def bundle_run(
         if not source.is_file():
             raise CheckpointError(f"{run_dir}: no best.pt or last.pt to bundle")
     payload = read_checkpoint(source)
-    model = load_model(source).eval()
+    model = model_from_payload(payload, source)  # in eval mode; the file is read once
     # The bundle stores float16 weights (half the package size): round them now, so every score on
     # the card is measured on exactly the weights that ship.
     with torch.no_grad():
