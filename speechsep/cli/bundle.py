@@ -15,7 +15,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--recipe", help="the recipe the run was trained with, for the card's command "
                         "(e.g. bundled/tfacm-lite)")
     parser.add_argument("--checkpoint", help="which checkpoint of the run to ship, a file name in its folder "
-                        "(default best.pt, or last.pt where there is no best.pt)")
+                        "(default: last.pt for a run that finished a warmup_cosine decay, else best.pt)")
     parser.add_argument("--limit", type=int, help="evaluate only the first N test utterances")
     parser.add_argument("--notes", default="", help="free text for the card (e.g. why training stopped)")
     parser.add_argument("--default", action="store_true", help="make it the model `speechsep separate` uses by default")

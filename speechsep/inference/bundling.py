@@ -2,7 +2,7 @@
 
 ``speechsep bundle RUN --name NAME --data SPEC`` writes ``speechsep/pretrained/NAME/`` with
 
-- ``model.pt``: the run's ``best.pt`` (or the ``--checkpoint`` named) without optimiser, scheduler or RNG
+- ``model.pt``: the run's ``best.pt`` (``last.pt`` after a finished decay, or the ``--checkpoint`` named) without optimiser, scheduler or RNG
   state (a third of the size);
 - ``card.json`` / ``card.md``: what the model is (preset, parameters, MACs, causal, latency), how it
   was trained (the run's config, steps, epochs, compute hours summed from the run log, the exact
@@ -213,6 +213,26 @@ ROOT_VARIABLES = {"demo": "SPEECHSEP_DEMO_ROOT", "corpus": "SPEECHSEP_ITERSIM_RO
 _SPEC_KINDS = (*ROOT_VARIABLES, "folder")
 
 
+def default_checkpoint(run_dir: Path) -> str:
+    """The checkpoint ``speechsep bundle`` ships when none is named: ``last.pt`` for a run that finished
+    a per-step decay (``schedule.kind: warmup_cosine`` with ``total_steps`` reached), else ``best.pt``
+    (``last.pt`` where there is none).
+
+    Why: after a decay to a small LR the final weights are the ones the schedule was designed to
+    deliver, while the trainer's ``best.pt`` is picked on a small validation set and lands on a
+    mid-decay step by chance (BENCHMARKS, session 15: both bundles first shipped such a ``best.pt``,
+    which the paired comparison on 200 mixtures had not scored). An epoch schedule (plateau halving)
+    has no such end, and its best-on-validation stays the default."""
+    config_file = run_dir / "config.yaml"
+    config = (yaml.safe_load(config_file.read_text()) or {}) if config_file.is_file() else {}
+    schedule = config.get("schedule") or {}
+    total = schedule.get("total_steps")
+    if (schedule.get("kind") == "warmup_cosine" and total and (run_dir / "last.pt").is_file()
+            and (run_dir / "log.jsonl").is_file() and run_history(run_dir)["steps"] >= int(total)):
+        return "last.pt"
+    return "best.pt" if (run_dir / "best.pt").is_file() else "last.pt"
+
+
 def _is_spec(text: str) -> bool:
     """``KIND:ROOT...`` of a known kind (``demo: trained for ...`` in prose is not one)."""
     kind, _, rest = text.partition(":")
@@ -301,8 +321,8 @@ def bundle_run(
     """Evaluate one checkpoint of ``run_dir`` on ``data_spec`` and write ``dest/name/`` (see module doc;
     ``dest`` defaults to the package's ``speechsep/pretrained/``: the release command ``speechsep bundle``).
 
-    ``checkpoint``: a file name inside ``run_dir``; by default ``best.pt`` (``last.pt`` where there is
-    none). The trainer's best is picked on its own small validation set; a larger paired comparison can
+    ``checkpoint``: a file name inside ``run_dir``; by default :func:`default_checkpoint` (``last.pt``
+    after a finished per-step decay, else ``best.pt``). The trainer's best is picked on its own small validation set; a larger paired comparison can
     favour another checkpoint of the run, and the card then says which file it ships."""
     from speechsep.checkpoint import model_from_payload
     from speechsep.data import open_dataset
@@ -317,7 +337,7 @@ def bundle_run(
         if not source.is_file():
             raise CheckpointError(f"{source}: no such checkpoint in the run folder to bundle")
     else:
-        source = run_dir / "best.pt" if (run_dir / "best.pt").is_file() else run_dir / "last.pt"
+        source = run_dir / default_checkpoint(run_dir)
         if not source.is_file():
             raise CheckpointError(f"{run_dir}: no best.pt or last.pt to bundle")
     payload = read_checkpoint(source)

@@ -22,6 +22,7 @@ from speechsep.inference import pretrained as lib
 from speechsep.inference.bundling import (
     bundle_run,
     bundled_example,
+    default_checkpoint,
     recipe_overrides,
     run_history,
     score_example,
@@ -141,6 +142,26 @@ def test_bundle_ships_the_checkpoint_named_and_says_which(tmp_path, monkeypatch)
     for bad, message in (("e99.pt", "no such checkpoint"), ("../run/best.pt", "a file name inside the run folder")):
         with pytest.raises(CheckpointError, match=message):
             bundle_run(run, "other", data, dest=tmp_path / "pretrained", checkpoint=bad)
+
+
+@pytest.mark.parametrize("total_steps, shipped", [(30, "last.pt"), (40, "best.pt")])
+def test_bundle_ships_the_end_of_a_finished_decay_by_default(tmp_path, monkeypatch, total_steps, shipped):
+    # a warmup_cosine run that reached total_steps ships last.pt (the decayed weights); one stopped
+    # mid-decay (log at step 30 of 40) keeps the trainer's best-on-validation
+    monkeypatch.setattr(lib, "PRETRAINED_DIR", tmp_path / "pretrained")
+    run = _fake_run(tmp_path)
+    (run / "config.yaml").write_text("model:\n  name: tfacm-tiny\nschedule:\n  kind: warmup_cosine\n"
+                                     f"  total_steps: {total_steps}\n")
+    payload = torch.load(run / "best.pt", weights_only=False)
+    payload["step"] = 30
+    torch.save(payload, run / "last.pt")
+    payload["step"] = 20
+    torch.save(payload, run / "best.pt")
+    assert default_checkpoint(run) == shipped
+    card = json.loads((bundle_run(run, "tiny", _folder_dataset(tmp_path), dest=tmp_path / "pretrained")
+                       / "card.json").read_text())
+    assert card["training"]["checkpoint_file"] == shipped
+    assert card["training"]["checkpoint_step"] == (30 if shipped == "last.pt" else 20)
 
 
 def test_bundle_writes_a_loadable_weights_only_model_and_a_measured_card(tmp_path, monkeypatch):
