@@ -2,8 +2,8 @@
 
 ``speechsep bundle RUN --name NAME --data SPEC`` writes ``speechsep/pretrained/NAME/`` with
 
-- ``model.pt``: the run's ``best.pt`` (``last.pt`` after a finished decay, or the ``--checkpoint`` named) without optimiser, scheduler or RNG
-  state (a third of the size);
+- ``model.pt``: the run's ``best.pt`` (``last.pt`` after a finished decay, or the ``--checkpoint``
+  named) without optimiser, scheduler or RNG state (a third of the size);
 - ``card.json`` / ``card.md``: what the model is (preset, parameters, MACs, causal, latency), how it
   was trained (the run's config, steps, epochs, compute hours summed from the run log, the exact
   command), and test metrics measured here with :func:`speechsep.inference.evaluate.evaluate` on
@@ -322,8 +322,9 @@ def bundle_run(
     ``dest`` defaults to the package's ``speechsep/pretrained/``: the release command ``speechsep bundle``).
 
     ``checkpoint``: a file name inside ``run_dir``; by default :func:`default_checkpoint` (``last.pt``
-    after a finished per-step decay, else ``best.pt``). The trainer's best is picked on its own small validation set; a larger paired comparison can
-    favour another checkpoint of the run, and the card then says which file it ships."""
+    after a finished per-step decay, else ``best.pt``). The trainer's best is picked on its own small
+    validation set; a larger paired comparison can favour another checkpoint of the run, and the card
+    then says which file it ships."""
     from speechsep.checkpoint import model_from_payload
     from speechsep.data import open_dataset
     from speechsep.data.spec import condition_specs
