@@ -198,12 +198,15 @@ def _hours_by_device(sessions: list[dict[str, Any]]) -> dict[str, float]:
     return hours
 
 
-def _run_init_from(run_dir: Path) -> str | None:
-    """The ``init_from`` a run folder was started with (its ``config.yaml``), if any."""
+def _run_config(run_dir: Path) -> dict[str, Any]:
+    """The config a run folder was started with (its ``config.yaml``); empty where there is none."""
     config = run_dir / "config.yaml"
-    if not config.is_file():
-        return None
-    return (yaml.safe_load(config.read_text()) or {}).get("init_from")
+    return (yaml.safe_load(config.read_text()) or {}) if config.is_file() else {}
+
+
+def _run_init_from(run_dir: Path) -> str | None:
+    """The ``init_from`` a run folder was started with, if any."""
+    return _run_config(run_dir).get("init_from")
 
 
 #: the environment variable written in place of each dataset kind's root: the ones the shipped
@@ -223,9 +226,7 @@ def default_checkpoint(run_dir: Path) -> str:
     mid-decay step by chance (BENCHMARKS, session 15: both bundles first shipped such a ``best.pt``,
     which the paired comparison on 200 mixtures had not scored). An epoch schedule (plateau halving)
     has no such end, and its best-on-validation stays the default."""
-    config_file = run_dir / "config.yaml"
-    config = (yaml.safe_load(config_file.read_text()) or {}) if config_file.is_file() else {}
-    schedule = config.get("schedule") or {}
+    schedule = _run_config(run_dir).get("schedule") or {}
     total = schedule.get("total_steps")
     if (schedule.get("kind") == "warmup_cosine" and total and (run_dir / "last.pt").is_file()
             and (run_dir / "log.jsonl").is_file() and run_history(run_dir)["steps"] >= int(total)):
