@@ -216,7 +216,7 @@ ROOT_VARIABLES = {"demo": "SPEECHSEP_DEMO_ROOT", "corpus": "SPEECHSEP_ITERSIM_RO
 _SPEC_KINDS = (*ROOT_VARIABLES, "folder")
 
 
-def default_checkpoint(run_dir: Path) -> str:
+def default_checkpoint(run_dir: Path, history: dict[str, Any] | None = None) -> str:
     """The checkpoint ``speechsep bundle`` ships when none is named: ``last.pt`` for a run that finished
     a per-step decay (``schedule.kind: warmup_cosine`` with ``total_steps`` reached), else ``best.pt``
     (``last.pt`` where there is none).
@@ -225,12 +225,17 @@ def default_checkpoint(run_dir: Path) -> str:
     deliver, while the trainer's ``best.pt`` is picked on a small validation set and lands on a
     mid-decay step by chance (BENCHMARKS, session 15: both bundles first shipped such a ``best.pt``,
     which the paired comparison on 200 mixtures had not scored). An epoch schedule (plateau halving)
-    has no such end, and its best-on-validation stays the default."""
+    has no such end, and its best-on-validation stays the default.
+
+    ``history``: the run's :func:`run_history` where the caller has it already (``bundle_run`` does),
+    so its ``log.jsonl`` is read once."""
     schedule = _run_config(run_dir).get("schedule") or {}
     total = schedule.get("total_steps")
-    if (schedule.get("kind") == "warmup_cosine" and total and (run_dir / "last.pt").is_file()
-            and (run_dir / "log.jsonl").is_file() and run_history(run_dir)["steps"] >= int(total)):
-        return "last.pt"
+    if schedule.get("kind") == "warmup_cosine" and total and (run_dir / "last.pt").is_file():
+        if history is None and (run_dir / "log.jsonl").is_file():
+            history = run_history(run_dir)
+        if history is not None and history["steps"] >= int(total):
+            return "last.pt"
     return "best.pt" if (run_dir / "best.pt").is_file() else "last.pt"
 
 
@@ -332,6 +337,7 @@ def bundle_run(
     from speechsep.inference.evaluate import evaluate
 
     run_dir = Path(run_dir)
+    history = run_history(run_dir)
     if checkpoint is not None:
         if Path(checkpoint).name != checkpoint:
             raise CheckpointError(f"--checkpoint {checkpoint!r}: give a file name inside the run folder {run_dir}")
@@ -339,7 +345,7 @@ def bundle_run(
         if not source.is_file():
             raise CheckpointError(f"{source}: no such checkpoint in the run folder to bundle")
     else:
-        source = run_dir / default_checkpoint(run_dir)
+        source = run_dir / default_checkpoint(run_dir, history)
         if not source.is_file():
             raise CheckpointError(f"{run_dir}: no best.pt or last.pt to bundle")
     payload = read_checkpoint(source)
@@ -350,7 +356,6 @@ def bundle_run(
         for tensor in [*model.parameters(), *model.buffers()]:
             if tensor.is_floating_point():
                 tensor.copy_(tensor.half().float())
-    history = run_history(run_dir)
     config_text = _portable_yaml((run_dir / "config.yaml").read_text()) if (run_dir / "config.yaml").is_file() else ""
     train_config = payload.get("extra", {}).get("train_config") or {}
     # Every condition of a corpus that has them (clean, noisy, mixed): the card reports each; the

@@ -158,6 +158,9 @@ def test_bundle_ships_the_end_of_a_finished_decay_by_default(tmp_path, monkeypat
     payload["step"] = 20
     torch.save(payload, run / "best.pt")
     assert default_checkpoint(run) == shipped
+    # a history the caller has already read is used as given, not read again from log.jsonl
+    assert default_checkpoint(run, {"steps": 0}) == "best.pt"
+    assert default_checkpoint(run, {"steps": total_steps}) == "last.pt"
     card = json.loads((bundle_run(run, "tiny", _folder_dataset(tmp_path), dest=tmp_path / "pretrained")
                        / "card.json").read_text())
     assert card["training"]["checkpoint_file"] == shipped
