@@ -112,6 +112,26 @@ def test_future_never_changes_the_past_and_streams_in_odd_chunks():
 
 
 @pytest.mark.parametrize("causal", [True, False])
+def test_dropout_acts_in_training_only(causal):
+    """Dropout between the LSTM layers (a bundle's recipe may set it) changes training outputs and
+    nothing at inference: the same weights with dropout 0 give the same eval output, and a causal
+    model with dropout still streams exactly as it runs offline."""
+    torch.manual_seed(0)
+    model = build("tf-mask-tiny", causal=causal, num_layers=3, dropout=0.5)
+    plain = build("tf-mask-tiny", causal=causal, num_layers=3, dropout=0.0)
+    plain.load_state_dict(model.state_dict())
+    x = torch.randn(1, 1200)
+    with torch.no_grad():
+        model.train()
+        assert (model(x) - model(x)).abs().max() > 1e-4  # two draws of the dropout mask
+        model.eval()
+        torch.testing.assert_close(model(x), plain.eval()(x), rtol=0, atol=0)
+        if causal:
+            out, _ = model.step(torch.cat([x, x.new_zeros(1, model.latency)], -1), model.init_state(1))
+            torch.testing.assert_close(out[..., model.latency:], model(x), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("causal", [True, False])
 def test_output_scales_with_the_input(causal):
     """Per-bin normalisation makes log features gain-free, so masks are too: f(g x) = g f(x)."""
     model = _tiny(causal=causal).double()
