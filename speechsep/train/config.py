@@ -81,11 +81,26 @@ class DataConfig:
             raise ValueError(f"data.batch_size must be >= 1 and segment_seconds > 0; got {self.batch_size}, {self.segment_seconds}")
 
 
+OPTIMIZERS = ("adam", "adamw")
+
+
 @dataclasses.dataclass
 class OptimConfig:
+    """``name``: ``adam`` adds ``weight_decay`` x weight to the gradient (an L2 penalty, which Adam's
+    per-weight scaling weakens for weights with large gradients); ``adamw`` shrinks every weight by
+    ``lr x weight_decay`` per step, apart from the gradient (decoupled decay, Loshchilov & Hutter,
+    ICLR 2019), so the decay acts alike on every weight."""
+
+    name: str = "adam"
     lr: float = 1e-3
     clip: float = 5.0
     weight_decay: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.name not in OPTIMIZERS:
+            raise ValueError(f"optim.name must be one of {OPTIMIZERS}; got {self.name!r}")
+        if not self.weight_decay >= 0:
+            raise ValueError(f"optim.weight_decay must be >= 0; got {self.weight_decay!r}")
 
 
 @dataclasses.dataclass

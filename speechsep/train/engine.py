@@ -45,6 +45,7 @@ from speechsep.precision import autocast
 from speechsep.train.config import TrainConfig
 from speechsep.train.data import CroppedExamples, EpochSampler, make_loader, open_examples
 from speechsep.train.distributed import DistInfo, all_reduce_sum, barrier, setup, teardown
+from speechsep.train.optim import make_optimizer
 from speechsep.train.runlog import RunLog
 from speechsep.train.schedule import make_scheduler
 from speechsep.utils import expand_path
@@ -228,7 +229,7 @@ def _train(
     )
     steps_per_epoch = _steps_in_epoch(len(train_set), config, dist_info)
 
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.optim.lr, weight_decay=config.optim.weight_decay)
+    optimizer = make_optimizer(model.parameters(), config.optim)
     scheduler = make_scheduler(optimizer, config.schedule, run_steps=config.max_epochs * steps_per_epoch)
     epoch, batch_in_epoch, step = 0, 0, 0
 
