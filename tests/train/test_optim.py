@@ -26,7 +26,7 @@ def test_adamw_decay_is_decoupled_from_the_gradient():
     # Adam's L2 adds wd * w to the gradient, and its first step moves a weight by lr whatever the
     # gradient's scale: the same 0.5 penalty moves it by 0.1, not 0.05.
     assert _one_step(OptimConfig(name="adam", lr=0.1, weight_decay=0.5), grad=0.0) == pytest.approx(0.9)
-    # Without decay both follow the gradient alone (first Adam step: lr * sign(grad)).
+    # Without decay AdamW follows the gradient alone (first step: lr * sign(grad)), and a zero one leaves the weight.
     assert _one_step(OptimConfig(name="adamw", lr=0.1), grad=3.0) == pytest.approx(0.9)
     assert _one_step(OptimConfig(name="adamw", lr=0.1), grad=0.0) == pytest.approx(1.0)
 
