@@ -14,10 +14,12 @@ import torch
 
 from speechsep.train.config import OptimConfig
 
-__all__ = ["make_optimizer"]
+__all__ = ["OPTIMIZER_CLASSES", "make_optimizer"]
+
+# One class per name that ``OptimConfig`` accepts (``config.OPTIMIZERS``, checked there; a test keeps the two equal).
+OPTIMIZER_CLASSES: dict[str, type[torch.optim.Optimizer]] = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
 
 
 def make_optimizer(params: Iterable[torch.nn.Parameter], config: OptimConfig) -> torch.optim.Optimizer:
     """The optimiser ``config.name`` names over ``params``, at ``config.lr`` and ``config.weight_decay``."""
-    optimizer = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[config.name]  # checked by OptimConfig
-    return optimizer(params, lr=config.lr, weight_decay=config.weight_decay)
+    return OPTIMIZER_CLASSES[config.name](params, lr=config.lr, weight_decay=config.weight_decay)

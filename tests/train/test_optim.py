@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from speechsep.train.config import OptimConfig
-from speechsep.train.optim import make_optimizer
+from speechsep.train.config import OPTIMIZERS, OptimConfig
+from speechsep.train.optim import OPTIMIZER_CLASSES, make_optimizer
 
 
 def _one_step(config: OptimConfig, grad: float) -> float:
@@ -18,6 +18,7 @@ def test_adam_is_the_default_and_adamw_is_torchs_own():
     weight = [torch.nn.Parameter(torch.ones(1))]
     assert type(make_optimizer(weight, OptimConfig())) is torch.optim.Adam
     assert type(make_optimizer(weight, OptimConfig(name="adamw"))) is torch.optim.AdamW
+    assert set(OPTIMIZER_CLASSES) == set(OPTIMIZERS)  # every name the config accepts builds an optimiser
 
 
 def test_adamw_decay_is_decoupled_from_the_gradient():
