@@ -1,7 +1,7 @@
 """Test-time post-processing of a trained separator, scored against its plain output on the same
 mixtures: can the bundled models gain without more training?
 
-    python -m bench post-process MODEL --data SPEC [--limit 100]
+    python -m bench post-process MODEL --data SPEC [--limit 100] [--ensemble OTHER [OTHER ...]]
 
 Variants, each applied to the model's output ``s`` (C, T) for the mixture ``x``:
 
@@ -14,7 +14,10 @@ Variants, each applied to the model's output ``s`` (C, T) for the mixture ``x``:
   permuted to the plain output's order;
 - ``shift4+wiener2``: both;
 - ``reapply``: each estimate separated again, keeping the output most like it (iterative separation
-  at test time, with a model not trained for it; Sec. 2 of the iterative paper trains for it).
+  at test time, with a model not trained for it; Sec. 2 of the iterative paper trains for it);
+- ``ensemble`` (with ``--ensemble``): the mean of the plain output and the outputs of other trained
+  separators (checkpoints of other runs), each permuted to the plain output's order and scaled to its
+  norm per source (SI-SDR training leaves every model's output gain free).
 """
 
 from __future__ import annotations
@@ -86,10 +89,23 @@ def reapply(model: Any, plain: torch.Tensor) -> torch.Tensor:
     return torch.stack(kept)
 
 
-def variants(model: Any, mixture: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Every variant's (C, T) output for one (T,) mixture, the plain output as ``plain``."""
+def ensemble(others: Sequence[Any], mixture: torch.Tensor, plain: torch.Tensor) -> torch.Tensor:
+    """The mean of ``plain`` and each other model's output for ``mixture``, aligned to ``plain`` and
+    scaled to its norm source by source."""
+    outputs = [plain]
+    for other in others:
+        est = align_to(plain, _separate(other, mixture))
+        scale = plain.norm(dim=-1, keepdim=True) / est.norm(dim=-1, keepdim=True).clamp_min(1e-8)
+        outputs.append(est * scale)
+    return torch.stack(outputs).mean(0)
+
+
+def variants(model: Any, mixture: torch.Tensor, others: Sequence[Any] = ()) -> dict[str, torch.Tensor]:
+    """Every variant's (C, T) output for one (T,) mixture, the plain output as ``plain``; ``ensemble``
+    only when ``others`` (more separators of the same sources) are given."""
     plain = _separate(model, mixture)
     shifted = shift_average(model, mixture, plain)
+    extra = {"ensemble": ensemble(others, mixture, plain)} if others else {}
     return {
         "plain": plain,
         "consistency": mixture_consistency(plain, mixture),
@@ -98,21 +114,27 @@ def variants(model: Any, mixture: torch.Tensor) -> dict[str, torch.Tensor]:
         "shift4": shifted,
         "shift4+wiener2": wiener_remask(shifted, mixture, 2.0),
         "reapply": reapply(model, plain),
+        **extra,
     }
 
 
-def compare(model: Any, dataset: Sequence[tuple[Any, Any]], limit: int) -> list[dict[str, float | str]]:
+def compare(model: Any, dataset: Sequence[tuple[Any, Any]], limit: int,
+            others: Sequence[Any] = ()) -> list[dict[str, float | str]]:
     """Per variant: the mean SI-SNRi over the first ``limit`` mixtures and the paired difference from
-    the plain output (bootstrap 95 % interval)."""
+    the plain output (bootstrap 95 % interval); ``others`` adds the ``ensemble`` variant."""
     from speechsep.metrics import si_sdr_improvement
 
-    if model.num_sources != 2:
-        raise ValueError(f"post-process compares two-source separators; this model separates {model.num_sources}")
-    model.eval()
+    for separator in (model, *others):
+        if separator.num_sources != 2:
+            raise ValueError(f"post-process compares two-source separators; a model separates {separator.num_sources}")
+        if separator.sample_rate != model.sample_rate:
+            raise ValueError(f"an ensemble's models must share a sample rate; got {separator.sample_rate} Hz "
+                             f"against {model.sample_rate} Hz")
+        separator.eval()
     scores: dict[str, dict[str, float]] = {}
     for index in range(min(limit, len(dataset))):
         mixture, sources = (torch.as_tensor(a, dtype=torch.float32) for a in dataset[index])
-        for name, est in variants(model, mixture).items():
+        for name, est in variants(model, mixture, others).items():
             value = si_sdr_improvement(est[None], sources[None], mixture[None]).mean().item()
             scores.setdefault(name, {})[str(index)] = value
     if not scores:
@@ -131,13 +153,16 @@ def main() -> None:
     p.add_argument("model", help="checkpoint, run folder or bundled name")
     p.add_argument("--data", required=True, help="dataset spec, e.g. demo:ROOT:valid:clean")
     p.add_argument("--limit", type=int, default=100)
+    p.add_argument("--ensemble", nargs="+", default=[], metavar="OTHER",
+                   help="more separators (checkpoints, run folders, bundled names) to average with MODEL")
     a = p.parse_args()
     from speechsep.data import open_dataset
     from speechsep.inference.pretrained import resolve
 
     model = resolve(a.model, device="cpu")
+    others = [resolve(other, device="cpu") for other in a.ensemble]
     try:
-        rows = compare(model, open_dataset(a.data, sample_rate=model.sample_rate), a.limit)
+        rows = compare(model, open_dataset(a.data, sample_rate=model.sample_rate), a.limit, others)
     except ValueError as err:
         p.exit(2, f"python -m bench post-process: {err}\n")
     print("| variant | SI-SNRi (dB) | paired vs plain (dB, 95 % interval) |\n|---|---|---|")

@@ -49,3 +49,46 @@ def test_compare_scores_every_variant_paired_against_the_plain_output():
     assert consistency["low"] <= consistency["diff"] <= consistency["high"]
     with pytest.raises(ValueError, match="same ones"):
         compare(model, dataset, limit=1)
+
+
+
+class _Fixed(torch.nn.Module):
+    """A stand-in separator whose output for any mixture is ``out`` (2, T)."""
+
+    num_sources, sample_rate = 2, 8000
+
+    def __init__(self, out):
+        super().__init__()
+        self.out = out
+
+    def forward(self, mixture):
+        return self.out[None]
+
+
+def test_ensemble_aligns_and_rescales_each_other_output_before_averaging():
+    from bench.learn.post_process import ensemble
+
+    torch.manual_seed(0)
+    mixture, plain = torch.randn(400), torch.randn(2, 400)
+    # another separator giving the same voices swapped and 3x louder: undone, so the mean is the plain output
+    assert torch.allclose(ensemble([_Fixed(3 * plain.flip(0))], mixture, plain), plain, atol=1e-6)
+    # a different output in the plain order: the mean of the two at the plain output's norm per source
+    other = torch.randn(2, 400)
+    other = torch.stack([plain[0] + 0.5 * other[0], plain[1] + 0.5 * other[1]])
+    scaled = other * (plain.norm(dim=-1, keepdim=True) / other.norm(dim=-1, keepdim=True))
+    assert torch.allclose(ensemble([_Fixed(other)], mixture, plain), (plain + scaled) / 2, atol=1e-6)
+
+
+def test_compare_adds_the_ensemble_variant_and_refuses_mixed_sample_rates():
+    from bench.learn.post_process import compare, variants
+    from speechsep.registry import build
+
+    torch.manual_seed(0)
+    model, other = build("tf-mask-tiny").eval(), build("tf-mask-tiny").eval()
+    sources = torch.randn(2, 2, 4000) * 0.1
+    dataset = [(s.sum(0), s) for s in sources]
+    assert "ensemble" in variants(model, dataset[0][0], [other]) and "ensemble" not in variants(model, dataset[0][0])
+    rows = compare(model, dataset, limit=2, others=[other])
+    assert [r["variant"] for r in rows][-1] == "ensemble" and len(rows) == 8
+    with pytest.raises(ValueError, match="share a sample rate"):
+        compare(model, dataset, limit=2, others=[build("tf-mask-tiny", sample_rate=16000)])
