@@ -26,7 +26,7 @@ TOOLS: dict[str, tuple[str, str]] = {
     "learn-candidate": ("bench.learn.candidates", "a race candidate's recipe and overrides, a line each (for train_pair.sh)"),
     "paired-diff": ("bench.learn.paired", "two models' eval CSVs compared mixture by mixture (bootstrap interval)"),
     "pitch-gap": ("bench.learn.pitch_gap", "eval CSVs' SI-SNRi by the pitch distance of each mixture's two voices"),
-    "post-process": ("bench.learn.post_process", "test-time post-processing (consistency, Wiener, shifts) vs the plain output"),
+    "post-process": ("bench.learn.post_process", "test-time post-processing (consistency, Wiener, shifts, ensembles) vs the plain output"),
     "recipes": ("bench.recipes", "regenerate the shipped training recipes from their tables (not a measurement)"),
     "gpu-pack": ("bench.gpu.pack", "a demo corpus's training half, small enough to travel to a GPU machine"),
     "gpu-unpack": ("bench.gpu.unpack", "unpack it there into a corpus the trainer reads"),
