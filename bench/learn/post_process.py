@@ -105,8 +105,7 @@ def variants(model: Any, mixture: torch.Tensor, others: Sequence[Any] = ()) -> d
     only when ``others`` (more separators of the same sources) are given."""
     plain = _separate(model, mixture)
     shifted = shift_average(model, mixture, plain)
-    extra = {"ensemble": ensemble(others, mixture, plain)} if others else {}
-    return {
+    outputs = {
         "plain": plain,
         "consistency": mixture_consistency(plain, mixture),
         "wiener1": wiener_remask(plain, mixture, 1.0),
@@ -114,8 +113,10 @@ def variants(model: Any, mixture: torch.Tensor, others: Sequence[Any] = ()) -> d
         "shift4": shifted,
         "shift4+wiener2": wiener_remask(shifted, mixture, 2.0),
         "reapply": reapply(model, plain),
-        **extra,
     }
+    if others:
+        outputs["ensemble"] = ensemble(others, mixture, plain)
+    return outputs
 
 
 def compare(model: Any, dataset: Sequence[tuple[Any, Any]], limit: int,

@@ -51,7 +51,6 @@ def test_compare_scores_every_variant_paired_against_the_plain_output():
         compare(model, dataset, limit=1)
 
 
-
 class _Fixed(torch.nn.Module):
     """A stand-in separator whose output for any mixture is ``out`` (2, T)."""
 
@@ -73,8 +72,7 @@ def test_ensemble_aligns_and_rescales_each_other_output_before_averaging():
     # another separator giving the same voices swapped and 3x louder: undone, so the mean is the plain output
     assert torch.allclose(ensemble([_Fixed(3 * plain.flip(0))], mixture, plain), plain, atol=1e-6)
     # a different output in the plain order: the mean of the two at the plain output's norm per source
-    other = torch.randn(2, 400)
-    other = torch.stack([plain[0] + 0.5 * other[0], plain[1] + 0.5 * other[1]])
+    other = plain + 0.5 * torch.randn(2, 400)
     scaled = other * (plain.norm(dim=-1, keepdim=True) / other.norm(dim=-1, keepdim=True))
     assert torch.allclose(ensemble([_Fixed(other)], mixture, plain), (plain + scaled) / 2, atol=1e-6)
 
