@@ -1,6 +1,7 @@
 """Training objectives: SNR / SI-SDR in element-wise and pairwise form, and permutation invariant training.
 
-Losses take ``(estimate, reference)`` and return one value per example; callers reduce.
+Losses take ``(estimate, reference)`` and return one value per example; callers reduce. The
+deep-clustering term of an embedding head (Chimera++) is :mod:`speechsep.losses.deep_clustering`.
 """
 
 from speechsep.losses import pit as _pit

@@ -68,6 +68,8 @@ class ObjectiveConfig:
         ``None``: every iteration weighs the same.
     oracle_bias: add the training-only pass with the clean targets as the bias input (Table 4).
     oracle_weight: weight of the oracle-bias auxiliary term relative to one main term.
+    deep_clustering_weight: weight of the deep-clustering term of a mask model's embedding head
+        (Chimera++, :mod:`speechsep.losses.deep_clustering`), added to the summed main terms; 0: off.
     """
 
     iterations: str = "all"
@@ -76,6 +78,7 @@ class ObjectiveConfig:
     iteration_weights: tuple[float, ...] | None = None
     oracle_bias: bool = False
     oracle_weight: float = 1.0
+    deep_clustering_weight: float = 0.0
 
     def __post_init__(self) -> None:
         if self.iterations not in ("all", "last"):
@@ -84,6 +87,8 @@ class ObjectiveConfig:
             raise ValueError(f"objective.layers must be 'all' or 'last'; got {self.layers!r}")
         if self.oracle_weight < 0:
             raise ValueError(f"objective.oracle_weight must be >= 0; got {self.oracle_weight}")
+        if self.deep_clustering_weight < 0:
+            raise ValueError(f"objective.deep_clustering_weight must be >= 0; got {self.deep_clustering_weight}")
         if self.iteration_weights is not None:
             self.iteration_weights = tuple(float(w) for w in self.iteration_weights)
             if not self.iteration_weights or any(w < 0 for w in self.iteration_weights):

@@ -55,6 +55,9 @@ class TrainingOutput(NamedTuple):
     iteration: int = 1  # 1-based; for an oracle pass, the iteration whose modules it used
     layer: int = 0  # 0: the iteration's output; k >= 1: the k-th layer of a model trained layer-wise
     oracle: bool = False  # from a training-only pass fed with the clean targets
+    #: (B,) the deep-clustering loss of the model's embedding head against the targets, computed only
+    #: when the objective weighs it (``deep_clustering_weight > 0``) and the model has such a head
+    deep_clustering: torch.Tensor | None = None
 
     @property
     def label(self) -> str:
@@ -123,6 +126,9 @@ class SeparationModel(nn.Module):
     step_samples: ClassVar[int] = 1
     #: :class:`Streamer`: a PyTorch model runs on PyTorch's current thread setting
     threads: ClassVar[int | None] = None
+    #: submodules that only ``training_outputs`` uses (an auxiliary head): weights loaded with
+    #: ``init_from`` may lack them, and they then start fresh
+    training_only_modules: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, config: ModelConfig):
         super().__init__()

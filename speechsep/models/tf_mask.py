@@ -16,7 +16,8 @@ Pipeline: STFT with a coarse hop (32 ms sqrt-Hann window, 8 ms hop at any rate) 
 power-law compressed magnitude) -> per-bin normalisation (:class:`BinNorm`) -> ``num_layers`` LSTM
 layers over frames, residual from the second layer on -> linear head to C masks per bin (sigmoid,
 softplus or ReLU ratio masks, or unbounded complex masks) -> masks times the mixture STFT -> iSTFT
-with overlap-add, cut to the input length.
+with overlap-add, cut to the input length. Optionally (``embedding_dim > 0``) an embedding head beside
+the mask head, trained with a deep-clustering term and used only in training (Chimera++).
 
 Causality (``causal=True``): framing without centre padding, one-way LSTMs, a cumulative per-bin
 normalisation, nothing else reads another frame. Output frame ``k`` then depends on analysis frames
@@ -37,7 +38,9 @@ from torch import nn
 from speechsep.blocks.encoders import ISTFT, STFT
 from speechsep.blocks.framing import AlignerState, FramerState, OutputAligner, OverlapAddState, ms_to_samples
 from speechsep.blocks.recurrent import CausalLSTM, LSTMState
-from speechsep.models.base import ModelConfig, SeparationModel, StreamingNotSupported
+from speechsep.losses.deep_clustering import active_bin_weights, deep_clustering_loss, dominant_source_labels
+from speechsep.losses.objectives import ObjectiveConfig
+from speechsep.models.base import ModelConfig, SeparationModel, StreamingNotSupported, TrainingOutput
 from speechsep.registry import register_model, register_preset
 from speechsep.threads import heavy_kernel
 from speechsep.utils import check_waveform_batch
@@ -71,6 +74,14 @@ class TFMaskConfig(ModelConfig):
     #: "complex": unbounded complex masks (real and imaginary part from the head)
     mask: str = "sigmoid"
     eps: float = 1e-8  #: floor of the log power
+    #: Chimera++ deep-clustering head (Wang et al., ICASSP 2018): a unit embedding of this size for every
+    #: bin, from the last LSTM layer beside the mask head, trained by ``loss.deep_clustering_weight`` and
+    #: never used at inference; 0: no head
+    embedding_dim: int = 0
+    #: the deep-clustering term on every n-th frame only: the embedding head's cost (a D x F E product a
+    #: frame, a third of the BLSTM's at E = 20) over n, and the term, a mean over pairs of bins, is
+    #: estimated from a regular subset of them
+    embedding_stride: int = 1
 
     def __post_init__(self) -> None:
         for name, value, allowed in (("mask", self.mask, MASKS), ("feature", self.feature, FEATURES),
@@ -79,6 +90,10 @@ class TFMaskConfig(ModelConfig):
                 raise ValueError(f"tf-mask {name} must be one of {allowed}; got {value!r}")
         if self.causal and self.norm == "utterance":
             raise ValueError("tf-mask norm='utterance' reads the whole utterance: not allowed with causal=True")
+        if self.embedding_stride < 1:
+            raise ValueError(f"tf-mask embedding_stride must be >= 1 (1: every frame); got {self.embedding_stride}")
+        if self.embedding_dim < 0:
+            raise ValueError(f"tf-mask embedding_dim must be >= 0 (0: no deep-clustering head); got {self.embedding_dim}")
         if self.num_layers < 1 or self.hidden_size < 1:
             raise ValueError(f"need num_layers >= 1 and hidden_size >= 1; got {self.num_layers}, {self.hidden_size}")
 
@@ -210,6 +225,7 @@ class TFMask(SeparationModel):
     family = "tf-mask"
     config_class = TFMaskConfig
     config: TFMaskConfig
+    training_only_modules = ("embedding_head",)
 
     def __init__(self, config: TFMaskConfig):
         super().__init__(config)
@@ -227,6 +243,7 @@ class TFMask(SeparationModel):
         self.dropout = nn.Dropout(config.dropout)
         self.parts = 2 if config.mask == "complex" else 1
         self.head = nn.Linear(width, config.num_sources * self.parts * bins)
+        self.embedding_head = nn.Linear(width, bins * config.embedding_dim) if config.embedding_dim else None
         self._aligner = OutputAligner(self.latency)
 
     @property
@@ -252,12 +269,9 @@ class TFMask(SeparationModel):
         self, spec: torch.Tensor, state: tuple[BinNormState, list[LSTMState]] | None
     ) -> tuple[torch.Tensor, tuple[BinNormState, list[LSTMState]] | None]:
         """Mixture STFT (B, F, K) -> masked source spectra (B, C, F, K); offline when ``state`` is None."""
-        x = self._features(spec)  # (B, K, F)
         if state is None:
-            x = self.norm(x)
-            for i, layer in enumerate(self.layers):
-                x = layer(self.dropout(x) if i else x)
-            return self._apply_masks(x, spec), None
+            return self._apply_masks(self._encode(spec), spec), None
+        x = self._features(spec)  # (B, K, F)
         norm_state, lstm_states = state
         x, norm_state = self.norm.step(x, norm_state)
         new_states = []
@@ -265,6 +279,13 @@ class TFMask(SeparationModel):
             x, h = layer.step(self.dropout(x) if i else x, h)
             new_states.append(h)
         return self._apply_masks(x, spec), (norm_state, new_states)
+
+    def _encode(self, spec: torch.Tensor) -> torch.Tensor:
+        """Mixture STFT (B, F, K) -> the last LSTM layer's output (B, K, D), offline."""
+        x = self.norm(self._features(spec))
+        for i, layer in enumerate(self.layers):
+            x = layer(self.dropout(x) if i else x)
+        return x
 
     def _apply_masks(self, x: torch.Tensor, spec: torch.Tensor) -> torch.Tensor:
         """The last layer's output (B, K, D) -> the masked source spectra (B, C, F, K)."""
@@ -289,6 +310,32 @@ class TFMask(SeparationModel):
         spec = self.stft(mixture)  # complex (B, F, K)
         masked, _ = self._masks(spec, None)  # a causal model's modules: their steps from initial states
         return self.istft(masked, mixture.shape[-1])
+
+    def training_outputs(
+        self, mixture: torch.Tensor, targets: torch.Tensor, objective: ObjectiveConfig | None = None
+    ) -> list[TrainingOutput]:
+        """The output, with the deep-clustering term of the embedding head when the objective weighs it.
+
+        Chimera++ (Wang, Le Roux and Hershey, ICASSP 2018, Sec. 3): one BLSTM stack, a mask head and an
+        embedding head; the embeddings are trained to the ideal binary partition of the targets' STFT
+        (:mod:`speechsep.losses.deep_clustering`) on the bins within 40 dB of the mixture's peak.
+        """
+        if self.embedding_head is None or objective is None or objective.deep_clustering_weight <= 0:
+            return super().training_outputs(mixture, targets, objective)
+        mixture = check_waveform_batch(mixture)
+        spec = self.stft(mixture)  # complex (B, F, K)
+        x = self._encode(spec)  # (B, K, D)
+        estimate = self.istft(self._apply_masks(x, spec), mixture.shape[-1])
+        stride = self.config.embedding_stride
+        x, mix_magnitude = x[:, ::stride], spec.abs()[..., ::stride]
+        b, f, k = mix_magnitude.shape
+        # (B, K, F * E) -> (B, F, K, E) -> (B, F * K, E): bins frequency-major, as the labels
+        embeddings = self.embedding_head(x).view(b, k, f, -1).transpose(1, 2).reshape(b, f * k, -1)
+        embeddings = F.normalize(embeddings.float(), dim=-1)
+        source_magnitudes = self.stft(targets.reshape(-1, targets.shape[-1])).abs()[..., ::stride].view(b, -1, f, k)
+        term = deep_clustering_loss(embeddings, dominant_source_labels(source_magnitudes),
+                                    active_bin_weights(mix_magnitude))
+        return [TrainingOutput(estimate, deep_clustering=term)]
 
     def _check_streamable(self) -> None:
         if not self.is_causal:

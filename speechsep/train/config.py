@@ -183,6 +183,8 @@ class LossConfig:
     oracle_bias: bool | None = None
     #: the oracle pass's weight relative to one main term
     oracle_weight: float | None = None
+    #: weight of the deep-clustering term (Chimera++) of a model with an embedding head; 0 or None: off
+    deep_clustering_weight: float | None = None
 
     def __post_init__(self) -> None:
         if self.name not in LOSS_NAMES:

@@ -3,7 +3,8 @@
 Per step: the model's estimates (``model.training_outputs(mix, targets, objective)``: for most models
 the forward output, for the iterative model its per-iteration / per-layer outputs), weighted by the
 recipe's objective (``loss:``, :func:`speechsep.losses.objectives.assemble_terms`), each scored by
-the configured criterion under utterance-level PIT and summed (``weighted_pit_loss``); Adam; gradient-norm
+the configured criterion under utterance-level PIT and summed (``weighted_pit_loss``), plus the weighted
+deep-clustering term of a model with an embedding head (``loss.deep_clustering_weight``); Adam; gradient-norm
 clip at 5 (both papers). Per epoch: validation SI-SDR (PIT), the schedule, ``last.pt`` and, on a new
 best, ``best.pt``. Rerunning on the same folder resumes from ``last.pt``.
 
@@ -40,7 +41,7 @@ from speechsep.losses import (
     si_sdr,
 )
 from speechsep.losses.objectives import ObjectiveConfig, assemble_terms, weighted_pit_loss
-from speechsep.models.base import SeparationModel
+from speechsep.models.base import SeparationModel, TrainingOutput
 from speechsep.precision import autocast
 from speechsep.train.config import TrainConfig
 from speechsep.train.data import CroppedExamples, EpochSampler, make_loader, open_examples
@@ -100,6 +101,17 @@ class ModelWithLoss(nn.Module):
     def _labelled_terms(self, mix: torch.Tensor, ref: torch.Tensor) -> list[tuple[torch.Tensor, float, str]]:
         return assemble_terms(self.model.training_outputs(mix, ref, self.objective), self.objective)
 
+    def _deep_clustering(self, outputs: list[TrainingOutput]) -> torch.Tensor:
+        """The weighted deep-clustering term ``(B,)`` the outputs carry (Chimera++, ``loss.deep_clustering_weight``)."""
+        terms = [o.deep_clustering for o in outputs if o.deep_clustering is not None]
+        if not terms:
+            raise ValueError(
+                f"loss.deep_clustering_weight is {self.objective.deep_clustering_weight} but the {self.model.family} "
+                "model returned no deep-clustering term: it needs an embedding head (tf-mask: "
+                "model.overrides.embedding_dim > 0)"
+            )
+        return self.objective.deep_clustering_weight * torch.stack(terms).sum(0).float()
+
     def _score(self, est: torch.Tensor, ref: torch.Tensor) -> tuple[torch.Tensor, None]:
         if est.shape != ref.shape:
             raise ValueError(f"model output {tuple(est.shape)} does not match the targets {tuple(ref.shape)}")
@@ -111,7 +123,11 @@ class ModelWithLoss(nn.Module):
         return loss, None
 
     def forward(self, mix: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
-        return weighted_pit_loss(self._labelled_terms(mix, ref), ref, pit=self._score)[0]
+        outputs = self.model.training_outputs(mix, ref, self.objective)
+        loss = weighted_pit_loss(assemble_terms(outputs, self.objective), ref, pit=self._score)[0]
+        if self.objective.deep_clustering_weight > 0:
+            loss = loss + self._deep_clustering(outputs)
+        return loss
 
 
 def training_device(device: str, dist_info: DistInfo | None = None) -> torch.device:
@@ -392,10 +408,19 @@ def _warm_start(model: SeparationModel, source: Path) -> None:
     if payload["family"] != model.family:
         raise CheckpointError(f"{source}: init_from holds a {payload['family']} model, the recipe builds {model.family}")
     try:
-        model.load_state_dict(payload["state_dict"])
+        missing, unexpected = model.load_state_dict(payload["state_dict"], strict=False)
     except RuntimeError as err:
         raise CheckpointError(f"{source}: init_from weights do not fit the recipe's model config: {err}") from err
-    log.info("initialised from %s (step %s of its run)", source, payload.get("step"))
+    # An auxiliary training-only head (e.g. Chimera++'s embedding head) may be new to the source weights.
+    fresh = [k for k in missing if k.split(".")[0] in model.training_only_modules]
+    mismatched = sorted(set(missing) - set(fresh)) + sorted(unexpected)
+    if mismatched:
+        raise CheckpointError(
+            f"{source}: init_from weights do not fit the recipe's model config: missing {sorted(set(missing) - set(fresh))}, "
+            f"unexpected {sorted(unexpected)}"
+        )
+    log.info("initialised from %s (step %s of its run)%s", source, payload.get("step"),
+             f"; new training-only weights: {', '.join(fresh)}" if fresh else "")
 
 
 def _resuming(last_path: Path, device: torch.device, dist_info: DistInfo) -> bool:

@@ -171,3 +171,49 @@ def test_tiny_model_learns_two_tones(causal):
     torch.manual_seed(0)
     losses = two_tone_losses(build("tf-mask-tiny", causal=causal).train())
     assert min(losses[-5:]) < losses[0] - 10.0, losses  # at least 10 dB better SNR
+
+
+def test_deep_clustering_head_trains_beside_the_masks_and_is_not_used_at_inference():
+    from speechsep.losses.objectives import ObjectiveConfig
+
+    model = _tiny(embedding_dim=4, embedding_stride=2).train()
+    torch.manual_seed(1)
+    targets = torch.randn(2, 2, 1600)
+    mixture = targets.sum(1)
+    (out,) = model.training_outputs(mixture, targets, ObjectiveConfig(deep_clustering_weight=1.0))
+    assert out.deep_clustering.shape == (2,) and bool(torch.isfinite(out.deep_clustering).all())
+    assert bool((out.deep_clustering >= 0).all()) and bool((out.deep_clustering <= 4).all())
+    model.eval()
+    torch.testing.assert_close(out.estimate, model(mixture))  # the head changes nothing the listener hears
+    model.train()
+    out.deep_clustering.sum().backward()
+    assert float(model.embedding_head.weight.grad.abs().sum()) > 0
+    assert all(float(p.grad.abs().sum()) > 0 for p in model.layers.parameters())  # it shapes the shared stack
+    assert model.head.weight.grad is None  # and the mask head only through the mask loss
+    # unweighted, the term is not computed at all
+    (plain,) = model.training_outputs(mixture, targets, ObjectiveConfig())
+    assert plain.deep_clustering is None
+    with pytest.raises(ValueError, match="embedding_dim"):
+        _tiny(embedding_dim=-1)
+    with pytest.raises(ValueError, match="embedding_stride"):
+        _tiny(embedding_stride=0)
+
+
+def test_deep_clustering_term_falls_when_trained():
+    from speechsep.losses.objectives import ObjectiveConfig
+
+    model = _tiny(embedding_dim=4).train()
+    gen = torch.Generator().manual_seed(2)
+    t = torch.arange(1600) / 8000
+    targets = torch.stack([torch.sin(2 * torch.pi * 300 * t), torch.sin(2 * torch.pi * 2000 * t)])[None].repeat(2, 1, 1)
+    targets = targets + 0.01 * torch.randn(targets.shape, generator=gen)
+    objective = ObjectiveConfig(deep_clustering_weight=1.0)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    terms = []
+    for _ in range(40):
+        (out,) = model.training_outputs(targets.sum(1), targets, objective)
+        opt.zero_grad()
+        out.deep_clustering.mean().backward()
+        opt.step()
+        terms.append(float(out.deep_clustering.detach().mean()))
+    assert min(terms[-5:]) < 0.5 * terms[0], terms

@@ -64,3 +64,13 @@ def test_recipe_keys_for_warmup_cosine_and_the_clean_first_curriculum(tmp_path):
     # a fixed (file) set cannot follow a curriculum; refused before any file is read
     with pytest.raises(ValueError, match="clean_first_epochs applies only to dynamic mixing"):
         open_dataset("wham:/nowhere:tr", sample_rate=8000, train=True, clean_first_epochs=2)
+
+
+def test_recipe_key_for_the_deep_clustering_term(tmp_path):
+    path = tmp_path / "r.yaml"
+    path.write_text("model:\n  name: tf-mask-blstm\n  overrides:\n    embedding_dim: 20\n")
+    cfg = load_train_config(path, ["loss.deep_clustering_weight=10"])
+    assert cfg.loss.objective().deep_clustering_weight == 10.0
+    assert load_train_config(path).loss.objective().deep_clustering_weight == 0.0  # off unless asked for
+    with pytest.raises(ValueError, match="deep_clustering_weight must be >= 0"):
+        load_train_config(path, ["loss.deep_clustering_weight=-1"])

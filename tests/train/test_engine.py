@@ -190,6 +190,47 @@ def test_init_from_starts_from_given_weights_and_rejects_other_models(tmp_path):
 
 
 
+def test_deep_clustering_term_is_added_to_the_loss_and_needs_an_embedding_head():
+    from speechsep.losses import PAIRWISE_LOSSES, PITLoss
+    from speechsep.losses.objectives import ObjectiveConfig
+    from speechsep.registry import build
+    from speechsep.train.engine import ModelWithLoss
+
+    torch.manual_seed(0)
+    ref = torch.randn(2, 2, 1200)
+    model = build("tf-mask-tiny", embedding_dim=3).train()
+    objective = ObjectiveConfig(deep_clustering_weight=2.5)
+    loss = ModelWithLoss(model, "neg_snr", pit=True, objective=objective)(ref.sum(1), ref)
+    (out,) = model.training_outputs(ref.sum(1), ref, objective)
+    expected = PITLoss(PAIRWISE_LOSSES["neg_snr"])(out.estimate, ref)[0] + 2.5 * out.deep_clustering
+    torch.testing.assert_close(loss, expected)
+    headless = ModelWithLoss(build("tf-mask-tiny"), "neg_snr", pit=True, objective=objective)
+    with pytest.raises(ValueError, match="embedding head.*embedding_dim"):
+        headless(ref.sum(1), ref)
+
+
+def test_init_from_weights_without_a_training_only_head_start_the_head_fresh(tmp_path):
+    from speechsep.train.config import LossConfig
+
+    data, valid = ToneMixtures(8), ToneMixtures(2, seed=1)
+    cfg = dataclasses.replace(tiny_config(max_epochs=1), model=ModelSpec("tf-mask-tiny", {}))
+    train(cfg, tmp_path / "plain", device="cpu", train_data=data, valid_data=valid, progress=False)
+    plain = _weights(tmp_path / "plain" / "last.pt")
+    # lr 0: the shared weights stay exactly those of the plain run; the new head is there and trained from here
+    warm = dataclasses.replace(cfg, init_from=str(tmp_path / "plain" / "last.pt"), steps_per_epoch=1,
+                               model=ModelSpec("tf-mask-tiny", {"embedding_dim": 3}),
+                               loss=LossConfig("neg_snr", pit=True, deep_clustering_weight=1.0),
+                               optim=dataclasses.replace(cfg.optim, lr=0.0))
+    train(warm, tmp_path / "dc", device="cpu", train_data=data, valid_data=valid, progress=False)
+    dc = _weights(tmp_path / "dc" / "last.pt")
+    assert {k for k in dc if k.startswith("embedding_head.")} == {"embedding_head.weight", "embedding_head.bias"}
+    _assert_identical(plain, {k: v for k, v in dc.items() if not k.startswith("embedding_head.")})
+    # the other way round, a head the recipe's model lacks is not silently dropped
+    back = dataclasses.replace(cfg, init_from=str(tmp_path / "dc" / "last.pt"))
+    with pytest.raises(Exception, match="init_from weights do not fit.*unexpected.*embedding_head"):
+        train(back, tmp_path / "back", device="cpu", train_data=data, valid_data=valid, progress=False)
+
+
 _SIGTERM_RUN = """
 import dataclasses, sys
 sys.path.insert(0, {fixtures!r})
