@@ -181,6 +181,27 @@ def test_a_rerun_with_other_settings_names_each_changed_setting(corpus, tmp_path
     assert any("ValueError" in line and "other settings (config.seed, valid_examples)" in line for line in lines)
 
 
+def test_a_config_field_added_since_the_start_at_its_unset_value_does_not_block_a_resume(corpus, tmp_path):
+    """A run started before a new recipe field existed (saved settings lack it) resumes when the field is unset."""
+    candidates = read_candidates(_candidates(tmp_path / "c.yaml", [{"name": "cut", "recipe": str(corpus["recipe"])}]))
+    clean, noisy = corpus["valid"][1].split("=", 1)[1], corpus["valid"][3].split("=", 1)[1]
+    options = LearnOptions(budget_minutes=float(BUDGET), eval_every_minutes=float(EVERY), threads=1,
+                           valid={"clean": clean, "noisy": noisy}, valid_examples=2)
+
+    def stop_at(info):
+        if info.step == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_learn(candidates, tmp_path / "out", options, hooks=[stop_at], log=lambda line: None)
+    state_file = tmp_path / "out" / "cut" / "bench_state.json"
+    state = json.loads(state_file.read_text())
+    assert state["settings"]["config"]["loss"].pop("deep_clustering_weight") is None  # as saved before the field
+    state_file.write_text(json.dumps(state))
+    results = run_learn(candidates, tmp_path / "out", options, log=lambda line: None)
+    assert results["failed"] == [] and load_progress(state_file).step > 1
+
+
 @pytest.mark.parametrize("entry, words", [
     ({"name": "typo", "recipe": "RECIPE", "overrides": ["optim.momentum=0.9"]}, ["'typo'", "momentum"]),
     ({"name": "gone", "recipe": "no/such-recipe"}, ["'gone'", "no/such-recipe"]),
