@@ -207,13 +207,12 @@ def run_candidate(candidate: Candidate, out_dir: Path, options: LearnOptions, *,
     run_dir = out_dir / candidate.name
     settings = json.loads(json.dumps(_settings(config, options, specs)))  # as the state file holds it
     progress = load_progress(run_dir / STATE_FILE)
+    changed = []
     if progress is not None and progress.settings and progress.settings != settings:
         ours, theirs = dotted_keys(settings), dotted_keys(progress.settings)
         # A key only one side has, left unset (None), is a config field added since the run started
         # (e.g. a new loss option): the experiment is the same, so the run resumes.
         changed = sorted(k for k in ours.keys() | theirs.keys() if ours.get(k) != theirs.get(k))
-    else:
-        changed = []
     if changed:
         raise ValueError(f"candidate {candidate.name!r}: {run_dir} was started with other settings ({', '.join(changed)}); "
                          "rerun with the same candidate and options, or use another --out")

@@ -96,10 +96,8 @@ class ModelWithLoss(nn.Module):
 
     def terms(self, mix: torch.Tensor, ref: torch.Tensor) -> list[tuple[torch.Tensor, float]]:
         """The weighted estimates: ``[(estimate (B, C, T), weight), ...]``."""
-        return [(est, weight) for est, weight, _ in self._labelled_terms(mix, ref)]
-
-    def _labelled_terms(self, mix: torch.Tensor, ref: torch.Tensor) -> list[tuple[torch.Tensor, float, str]]:
-        return assemble_terms(self.model.training_outputs(mix, ref, self.objective), self.objective)
+        outputs = self.model.training_outputs(mix, ref, self.objective)
+        return [(est, weight) for est, weight, _ in assemble_terms(outputs, self.objective)]
 
     def _deep_clustering(self, outputs: list[TrainingOutput]) -> torch.Tensor:
         """The weighted deep-clustering term ``(B,)`` the outputs carry (Chimera++, ``loss.deep_clustering_weight``)."""
@@ -413,10 +411,10 @@ def _warm_start(model: SeparationModel, source: Path) -> None:
         raise CheckpointError(f"{source}: init_from weights do not fit the recipe's model config: {err}") from err
     # An auxiliary training-only head (e.g. Chimera++'s embedding head) may be new to the source weights.
     fresh = [k for k in missing if k.split(".")[0] in model.training_only_modules]
-    mismatched = sorted(set(missing) - set(fresh)) + sorted(unexpected)
-    if mismatched:
+    absent = sorted(set(missing) - set(fresh))
+    if absent or unexpected:
         raise CheckpointError(
-            f"{source}: init_from weights do not fit the recipe's model config: missing {sorted(set(missing) - set(fresh))}, "
+            f"{source}: init_from weights do not fit the recipe's model config: missing {absent}, "
             f"unexpected {sorted(unexpected)}"
         )
     log.info("initialised from %s (step %s of its run)%s", source, payload.get("step"),

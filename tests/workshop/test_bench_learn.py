@@ -137,20 +137,28 @@ def test_a_raised_budget_continues_the_curve(corpus, tmp_path):
     assert any(r.get("event") == "resume" and r["step"] == before[0]["step"] for r in log)
 
 
-def test_an_interrupted_candidate_resumes_its_record_and_curve(corpus, tmp_path):
-    """SIGTERM or Ctrl-C (a hook raising KeyboardInterrupt) mid-training: the record matches last.pt."""
+def _interrupted_candidate(corpus, tmp_path, at_step):
+    """One candidate ("cut") started and stopped by Ctrl-C (a hook raising KeyboardInterrupt) after step
+    ``at_step``: ``(candidates, options, out)`` to rerun it with. A hook runs after the bench's own, which
+    cannot pause before step 3 at 20 ms a step."""
     candidates = read_candidates(_candidates(tmp_path / "c.yaml", [{"name": "cut", "recipe": str(corpus["recipe"])}]))
     clean, noisy = corpus["valid"][1].split("=", 1)[1], corpus["valid"][3].split("=", 1)[1]
     options = LearnOptions(budget_minutes=float(BUDGET), eval_every_minutes=float(EVERY), threads=1,
                            valid={"clean": clean, "noisy": noisy}, valid_examples=2)
     out = tmp_path / "out"
 
-    def stop_at(info):  # runs after the bench's own hook, which cannot pause before step 3 at 20 ms a step
-        if info.step == 3:
+    def stop_at(info):
+        if info.step == at_step:
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
         run_learn(candidates, out, options, hooks=[stop_at], log=lambda line: None)
+    return candidates, options, out
+
+
+def test_an_interrupted_candidate_resumes_its_record_and_curve(corpus, tmp_path):
+    """SIGTERM or Ctrl-C (a hook raising KeyboardInterrupt) mid-training: the record matches last.pt."""
+    candidates, options, out = _interrupted_candidate(corpus, tmp_path, at_step=3)
     state = load_progress(out / "cut" / "bench_state.json")
     assert state.step == read_checkpoint(out / "cut" / "last.pt")["step"] == 3 and not state.points
     seconds = state.train_s
@@ -163,42 +171,22 @@ def test_an_interrupted_candidate_resumes_its_record_and_curve(corpus, tmp_path)
 
 def test_a_rerun_with_other_settings_names_each_changed_setting(corpus, tmp_path):
     """A curve must not mix two experiments: the error lists the settings that differ, by their --set keys."""
-    candidates = read_candidates(_candidates(tmp_path / "c.yaml", [{"name": "cut", "recipe": str(corpus["recipe"])}]))
-    clean, noisy = corpus["valid"][1].split("=", 1)[1], corpus["valid"][3].split("=", 1)[1]
-    options = LearnOptions(budget_minutes=float(BUDGET), eval_every_minutes=float(EVERY), threads=1,
-                           valid={"clean": clean, "noisy": noisy}, valid_examples=2)
-
-    def stop_at(info):
-        if info.step == 1:
-            raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        run_learn(candidates, tmp_path / "out", options, hooks=[stop_at], log=lambda line: None)
+    candidates, options, out = _interrupted_candidate(corpus, tmp_path, at_step=1)
     other = dataclasses.replace(options, valid_examples=3, seed=1)
     lines = []
-    results = run_learn(candidates, tmp_path / "out", other, log=lines.append)
+    results = run_learn(candidates, out, other, log=lines.append)
     assert results["failed"] == ["cut"]  # recorded, and the other candidates of an overnight run go on
     assert any("ValueError" in line and "other settings (config.seed, valid_examples)" in line for line in lines)
 
 
 def test_a_config_field_added_since_the_start_at_its_unset_value_does_not_block_a_resume(corpus, tmp_path):
     """A run started before a new recipe field existed (saved settings lack it) resumes when the field is unset."""
-    candidates = read_candidates(_candidates(tmp_path / "c.yaml", [{"name": "cut", "recipe": str(corpus["recipe"])}]))
-    clean, noisy = corpus["valid"][1].split("=", 1)[1], corpus["valid"][3].split("=", 1)[1]
-    options = LearnOptions(budget_minutes=float(BUDGET), eval_every_minutes=float(EVERY), threads=1,
-                           valid={"clean": clean, "noisy": noisy}, valid_examples=2)
-
-    def stop_at(info):
-        if info.step == 1:
-            raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        run_learn(candidates, tmp_path / "out", options, hooks=[stop_at], log=lambda line: None)
-    state_file = tmp_path / "out" / "cut" / "bench_state.json"
+    candidates, options, out = _interrupted_candidate(corpus, tmp_path, at_step=1)
+    state_file = out / "cut" / "bench_state.json"
     state = json.loads(state_file.read_text())
     assert state["settings"]["config"]["loss"].pop("deep_clustering_weight") is None  # as saved before the field
     state_file.write_text(json.dumps(state))
-    results = run_learn(candidates, tmp_path / "out", options, log=lambda line: None)
+    results = run_learn(candidates, out, options, log=lambda line: None)
     assert results["failed"] == [] and load_progress(state_file).step > 1
 
 
